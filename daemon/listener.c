@@ -1,0 +1,252 @@
+/*
+ * listener.c - binding listening sockets
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "conf.h"
+#include "listener.h"
+#include "log.h"
+#include "strbuf.h"
+
+#define LISTEN_BACKLOG 1024
+
+static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *errorf(const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+
+	strbuf_init(&sb, 128);
+	va_start(ap, fmt);
+	strbuf_vprintf(&sb, fmt, ap);
+	va_end(ap);
+	return strbuf_detach(&sb);
+}
+
+/* sockaddr_text - "127.0.0.1:25" or "[::1]:25" */
+static char *sockaddr_text(const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		return errorf("[%s]:%u", host, ntohs(in6->sin6_port));
+	}
+	const struct sockaddr_in *in = (const void *)sa;
+
+	inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+	return errorf("%s:%u", host, ntohs(in->sin_port));
+}
+
+static struct listener *append(struct listener **list, size_t *n,
+			       const struct listener_conf *conf)
+{
+	struct listener *l;
+
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	l = &(*list)[(*n)++];
+	memset(l, 0, sizeof(*l));
+	l->conf = conf;
+	l->fd = -1;
+	return l;
+}
+
+/* prepare - the options every listening socket gets */
+static int prepare(int fd, int family)
+{
+	int on = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0)
+		return -1;
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+		return -1;
+	/* Non-blocking: every worker polls the socket and only one of them
+	 * wins each connection; the others must not block in accept(). */
+	return fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
+static int open_unix(const struct listener_conf *conf, const char *path,
+		     struct listener **list, size_t *n, char **error_r)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct listener *l;
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path) || *path != '/') {
+		*error_r = errorf("%s: a UNIX socket needs an absolute path "
+				  "shorter than %zu characters",
+				  conf->address, sizeof(sun.sun_path));
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	/* A socket left by an earlier run is replaced; anything else at
+	 * the path is not ours to remove. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		(void)unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		*error_r = errorf("bind(unix:%s) failed: %s", path,
+				  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l = append(list, n, conf);
+	l->fd = fd;
+	l->family = AF_UNIX;
+	l->unix_path = xstrdup(path);
+	l->bound = errorf("unix:%s", path);
+	return 0;
+}
+
+/* split_host_port - "host:port" or "[v6]:port" into its parts */
+static int split_host_port(const char *address, char **host_r,
+			   char **port_r)
+{
+	const char *colon;
+
+	if (address[0] == '[') {
+		const char *close = strchr(address, ']');
+
+		if (close == NULL || close[1] != ':' || close[2] == '\0')
+			return -1;
+		*host_r = xstrndup(address + 1, (size_t)(close - address - 1));
+		*port_r = xstrdup(close + 2);
+		return 0;
+	}
+	colon = strrchr(address, ':');
+	if (colon == NULL || colon == address || colon[1] == '\0')
+		return -1;
+	*host_r = xstrndup(address, (size_t)(colon - address));
+	*port_r = xstrdup(colon + 1);
+	return 0;
+}
+
+static int valid_port(const char *port)
+{
+	char *end;
+	long v;
+
+	if (*port < '0' || *port > '9')
+		return 0;
+	v = strtol(port, &end, 10);
+	return *end == '\0' && v >= 0 && v <= 65535;
+}
+
+/* bind_one - one socket for one resolved address */
+static int bind_one(const struct listener_conf *conf, const struct addrinfo *ai,
+		    bool port_zero, struct listener **list, size_t *n,
+		    char **error_r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct listener *l;
+	char *text = sockaddr_text(ai->ai_addr);
+	int fd;
+
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || prepare(fd, ai->ai_family) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		int saved = errno;
+
+		*error_r = errorf("bind(%s) failed: %s", text, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		free(text);
+		errno = saved;
+		return -1;
+	}
+	free(text);
+	l = append(list, n, conf);
+	l->fd = fd;
+	l->family = ai->ai_family;
+	l->bound = sockaddr_text((struct sockaddr *)&ss);
+	l->port_zero = port_zero;
+	return 0;
+}
+
+int listener_open_all(const struct listener_conf *conf,
+		      struct listener **list, size_t *n, char **error_r)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res, *ai;
+	char *host = NULL, *port = NULL;
+	size_t first = *n;
+	int ret = -1, err;
+
+	if (strncmp(conf->address, "unix:", 5) == 0)
+		return open_unix(conf, conf->address + 5, list, n, error_r);
+	if (split_host_port(conf->address, &host, &port) < 0 ||
+	    !valid_port(port)) {
+		*error_r = errorf("%s: not an address of the form host:port, "
+				  "[ipv6]:port or unix:/path",
+				  conf->address);
+		goto out;
+	}
+	if ((err = getaddrinfo(host, port, &hints, &res)) != 0) {
+		*error_r = errorf("%s: cannot resolve %s: %s", conf->address,
+				  host, gai_strerror(err));
+		goto out;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		char *why = NULL;
+
+		if (bind_one(conf, ai, strcmp(port, "0") == 0, list, n, &why) ==
+		    0)
+			continue;
+		/* localhost may resolve to ::1 on a host without IPv6:
+		 * skip an address the host does not have, fail on any
+		 * other error. */
+		if (errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT) {
+			*error_r = why;
+			goto free_res;
+		}
+		log_warning("%s", why);
+		free(why);
+	}
+	if (*n == first) {
+		*error_r = errorf("%s: no address could be bound",
+				  conf->address);
+		goto free_res;
+	}
+	ret = 0;
+free_res:
+	freeaddrinfo(res);
+out:
+	free(host);
+	free(port);
+	return ret;
+}
+
+void listener_close(struct listener *l, bool remove_path)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (remove_path && l->unix_path != NULL)
+		(void)unlink(l->unix_path);
+	XFREE(l->unix_path);
+	XFREE(l->bound);
+}

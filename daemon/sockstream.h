@@ -1,0 +1,34 @@
+/*
+ * sockstream.h - the protocol engine's byte stream over a socket
+ *
+ * Implements struct smtp_stream_ops on a non-blocking socket: reads wait in
+ * ppoll() until the idle timer runs out (ETIMEDOUT), writes wait for room
+ * under the same timeout.  While the daemon stops, reads between commands
+ * also end at the stop deadline (ECANCELED), so a session is told 421 and
+ * closed; reads inside a message are not cut short.
+ */
+#ifndef AIOSMTPD_SOCKSTREAM_H
+#define AIOSMTPD_SOCKSTREAM_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "smtp_io.h"
+
+struct sockstream {
+	int fd;
+	int64_t timeout_ms;
+	int64_t deadline; /* monotonic ms when the idle timer runs out */
+	/* The moment sessions must end, or -1 while the daemon runs. */
+	int64_t (*stop_deadline)(void);
+	const sigset_t *wait_mask; /* the signal mask inside ppoll() */
+};
+
+extern const struct smtp_stream_ops sockstream_ops;
+
+void sockstream_init(struct sockstream *ss, int fd, unsigned timeout_sec,
+		     int64_t (*stop_deadline)(void), const sigset_t *wait_mask);
+/* sockstream_now - monotonic milliseconds */
+int64_t sockstream_now(void);
+
+#endif

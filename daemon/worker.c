@@ -1,0 +1,255 @@
+/*
+ * worker.c - a worker process: accept a connection, run one session
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "conf.h"
+#include "log.h"
+#include "smtp_io.h"
+#include "smtp_session.h"
+#include "sockstream.h"
+#include "spool.h"
+#include "status.h"
+#include "worker.h"
+
+static volatile sig_atomic_t stop_requested;
+static int64_t stop_at = -1;
+static unsigned stop_grace;
+static sigset_t wait_mask;
+
+struct worker {
+	const struct worker_env *env;
+	struct spool *spool;
+	struct worker_status status;
+	uint64_t id_seed;
+	unsigned id_counter;
+};
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* stop_deadline - when sessions must end, counted from the first time a
+ * session asks after the stop request */
+static int64_t stop_deadline(void)
+{
+	if (!stop_requested)
+		return -1;
+	if (stop_at < 0)
+		stop_at = sockstream_now() + (int64_t)stop_grace * 1000;
+	return stop_at;
+}
+
+/* setup_signals - SIGTERM and SIGINT are blocked except while waiting in
+ * ppoll(), so a stop request can never slip in between a check of the
+ * flag and the wait */
+static void setup_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+	sigdelset(&wait_mask, SIGINT);
+}
+
+static void report(struct worker *w, enum worker_state state)
+{
+	ssize_t n;
+
+	w->status.state = (int)state;
+	do {
+		n = write(w->env->status_fd, &w->status, sizeof(w->status));
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(w->status) && state != WORKER_EXITING)
+		stop_requested = 1; /* the master is gone */
+}
+
+/* session_id - twelve hex digits, unique enough to grep for */
+static void session_id(struct worker *w, char *buf, size_t size)
+{
+	uint64_t x = w->id_seed + 0x9e3779b97f4a7c15ULL * ++w->id_counter;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	snprintf(buf, size, "%012llX",
+		 (unsigned long long)(x & 0xffffffffffffULL));
+}
+
+/* peer_info - the client's address as handlers and logs see it */
+static void peer_info(int fd, struct aiosmtpd_session *peer, char *addr,
+		      size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	peer->peer_family = AF_UNIX;
+	peer->peer_port = 0;
+	addr[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	peer->peer_family = ss.ss_family;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)size);
+		peer->peer_port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
+		peer->peer_port = ntohs(in6->sin6_port);
+	}
+}
+
+/* client_text - the client as log lines name it */
+static void client_text(const struct aiosmtpd_session *peer, char *buf,
+			size_t size)
+{
+	if (peer->peer_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%u", peer->peer_addr,
+			 peer->peer_port);
+	else if (peer->peer_family == AF_INET)
+		snprintf(buf, size, "%s:%u", peer->peer_addr, peer->peer_port);
+	else
+		snprintf(buf, size, "unix");
+}
+
+static void serve(struct worker *w, int fd, const struct listener *l)
+{
+	const struct session_conf *sc = &l->conf->session;
+	struct aiosmtpd_session peer = {0};
+	const struct smtp_session_stats *stats;
+	struct smtp_session *session;
+	enum smtp_session_end end;
+	struct sockstream ss;
+	struct smtp_io *io;
+	char id[16], addr[64], client[80];
+	int on = 1;
+
+	report(w, WORKER_BUSY);
+	session_id(w, id, sizeof(id));
+	peer.id = id;
+	peer.peer_addr = addr;
+	peer_info(fd, &peer, addr, sizeof(addr));
+	client_text(&peer, client, sizeof(client));
+	if (peer.peer_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	sockstream_init(&ss, fd, sc->timeout, stop_deadline, &wait_mask);
+	io = smtp_io_new(&sockstream_ops, &ss);
+	session = smtp_session_new(&sc->smtp, w->env->handler,
+				   w->env->handler_ctx, io, w->spool, &peer);
+	log_info("%s %s connect listener=%s", id, client, l->bound);
+
+	end = smtp_session_run(session);
+	stats = smtp_session_stats(session);
+	log_info("%s %s disconnect reason=%s commands=%u messages=%u "
+		 "rejected=%u",
+		 id, client, smtp_session_end_name(end), stats->commands,
+		 stats->messages, stats->rejected);
+	w->status.messages += stats->messages;
+	w->status.sessions++;
+	smtp_session_free(&session);
+	smtp_io_free(&io);
+	spool_reset(w->spool);
+	close(fd);
+	report(w, WORKER_IDLE);
+}
+
+/* accept_from - take a connection a sibling did not take first */
+static void accept_from(struct worker *w, const struct listener *l)
+{
+	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0) {
+		serve(w, fd, l);
+		return;
+	}
+	switch (errno) {
+	case EAGAIN:
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+		return; /* a sibling won, or the client left already */
+	default:
+		log_warning("accept(%s) failed: %m", l->bound);
+		if (errno == EMFILE || errno == ENFILE)
+			(void)poll(NULL, 0, 100);
+	}
+}
+
+static void worker_loop(struct worker *w)
+{
+	const struct worker_env *env = w->env;
+	size_t n = env->n_listeners;
+	struct pollfd *pfd = xcalloc(n + 1, sizeof(*pfd));
+
+	for (size_t i = 0; i < n; i++) {
+		pfd[i].fd = env->listeners[i].fd;
+		pfd[i].events = POLLIN;
+	}
+	pfd[n].fd = env->master_fd;
+	pfd[n].events = POLLIN;
+	while (!stop_requested) {
+		if (ppoll(pfd, n + 1, NULL, &wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_panic("worker ppoll() failed: %m");
+		}
+		if (pfd[n].revents != 0)
+			break; /* the master is gone */
+		for (size_t i = 0; i < n && !stop_requested; i++) {
+			if (pfd[i].revents & POLLIN)
+				accept_from(w, &env->listeners[i]);
+		}
+	}
+	free(pfd);
+}
+
+void worker_main(const struct worker_env *env)
+{
+	struct worker w = {.env = env};
+
+	setup_signals();
+	stop_grace = env->shutdown_timeout;
+	for (size_t i = 0; i < N_ELEMENTS(env->close_fds); i++) {
+		if (env->close_fds[i] >= 0)
+			close(env->close_fds[i]);
+	}
+	if (getrandom(&w.id_seed, sizeof(w.id_seed), 0) < 0)
+		w.id_seed = (uint64_t)getpid() * 2654435761u;
+	w.status.pid = getpid();
+	w.status.generation = env->generation;
+	w.spool = spool_new(NULL);
+	report(&w, WORKER_IDLE);
+	worker_loop(&w);
+	report(&w, WORKER_EXITING);
+	spool_free(&w.spool);
+	_exit(0);
+}

@@ -1,0 +1,48 @@
+/*
+ * maildir.h - Maildir delivery, stored the way aiosmtpd's Mailbox stores
+ *
+ * aiosmtpd's handlers.Mailbox parses each message with Python's email
+ * package, appends X-Peer, X-MailFrom and X-RcptTo after the headers and
+ * writes it back through mailbox.Maildir: LF line ends, an mbox "From "
+ * line dropped, header lines re-emitted as "Name: value".  The renderer
+ * here produces the same bytes in one streaming pass over the content.
+ *
+ * Delivery is durable before it reports success: exclusive create in
+ * tmp/, write, fsync, rename into new/, fsync of new/.  Only then may the
+ * session answer 250.
+ */
+#ifndef AIOSMTPD_MAILDIR_H
+#define AIOSMTPD_MAILDIR_H
+
+#include <stddef.h>
+
+#include "aiosmtpd/handler.h"
+
+/* maildir_create - make dir with tmp, new and cur (mode 0700), and any
+ * missing parents; 0, or -1 with *error_r set (a static string) */
+int maildir_create(const char *dir, const char **error_r);
+
+typedef int maildir_out_fn(void *ctx, const char *data, size_t len);
+
+/*
+ * maildir_render - the file content for a message
+ *
+ * Reads envelope->content from its start and passes the rendered bytes to
+ * out in pieces.  Returns 0, or -1 when reading the content or a call of
+ * out failed (out returns non-zero to fail).
+ */
+int maildir_render(const struct aiosmtpd_session *session,
+		   const struct aiosmtpd_envelope *envelope,
+		   maildir_out_fn *out, void *ctx);
+
+/*
+ * maildir_deliver - store one message in dir/new
+ *
+ * On success returns 0 and, when name_r is not NULL, the new file's name
+ * (allocated).  On failure returns -1 with errno set, leaves no file
+ * behind in tmp/ or new/, and logs the failing step.
+ */
+int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
+		    const struct aiosmtpd_envelope *envelope, char **name_r);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * aiosmtpd/handler.h - the handler interface of aiosmtpd-c
+ *
+ * A handler decides what happens to a session's commands and messages, as
+ * a handler object does for Python's aiosmtpd.  It is a table of optional
+ * hooks, one per SMTP command, in the image of aiosmtpd's handle_HELO,
+ * handle_MAIL, handle_DATA and so on.  The built-in handlers (Debugging,
+ * Sink, Mailbox, ...) use this table, and so can a handler of your own.
+ *
+ * Every hook returns either NULL, for the default behaviour (what aiosmtpd
+ * does when a handler has no such hook), or a complete reply such as
+ * "250 OK" or "550 5.7.1 Unable to relay".  A reply of several lines is one
+ * string with the lines joined by "\r\n" and no final CRLF.  The string
+ * must stay valid until the next hook call on the same session; a string
+ * literal or a buffer in the handler's per-session data are both fine.
+ *
+ * For MAIL, RCPT, HELO, EHLO and LHLO the outcome follows the reply: NULL
+ * or a 2xx reply accepts (the sender or recipient joins the envelope, the
+ * greeting is remembered), anything else rejects and leaves the state as
+ * it was.  For DATA the reply is what the client gets after the final dot;
+ * on an LMTP session a single-line reply is repeated once per recipient,
+ * while a reply of exactly as many lines as recipients is sent as it is.
+ *
+ * Hooks run in a worker process, one session at a time; they may block.
+ * A hook must not keep pointers into the session or envelope after it
+ * returns, except through the session's handler_data.
+ */
+#ifndef AIOSMTPD_HANDLER_H
+#define AIOSMTPD_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Raised whenever a field or hook changes place or meaning; the daemon
+ * refuses a handler built against another version. */
+#define AIOSMTPD_HANDLER_ABI_VERSION 1
+
+/* The message content, readable during handle_DATA. */
+struct aiosmtpd_content;
+
+struct aiosmtpd_session {
+	const char *id;	       /* session id, as in the log lines */
+	int peer_family;       /* AF_INET, AF_INET6 or AF_UNIX */
+	const char *peer_addr; /* "127.0.0.1", "::1"; "" for AF_UNIX */
+	unsigned peer_port;    /* 0 for AF_UNIX */
+	const char *host_name; /* HELO/EHLO/LHLO argument; NULL before */
+	bool extended_smtp;    /* EHLO or LHLO was accepted */
+	bool lmtp;	       /* the listener speaks LMTP */
+	bool decode_data;      /* content is text (aiosmtpd's decode_data) */
+	const char *tls_version; /* NULL unless the session is encrypted */
+	const char *tls_cipher;
+	int tls_bits;
+	const char *auth_user; /* NULL unless authenticated */
+	void *handler_data;    /* free for the handler's own use */
+};
+
+struct aiosmtpd_envelope {
+	const char *mail_from; /* NULL before MAIL; "<>" for a null path */
+	const char *const *mail_options; /* upper-cased, as aiosmtpd */
+	size_t n_mail_options;
+	bool smtp_utf8;
+	const char *const *rcpt_tos;
+	size_t n_rcpt_tos;
+	const char *const *rcpt_options;
+	size_t n_rcpt_options;
+	struct aiosmtpd_content *content; /* during handle_DATA, else NULL */
+	uint64_t content_size; /* octets, dots removed, CRLFs kept */
+};
+
+struct aiosmtpd_handler {
+	unsigned abi_version; /* AIOSMTPD_HANDLER_ABI_VERSION */
+	const char *name;
+
+	/* Called once in the daemon's master process, before any session,
+	 * with the handler's arguments (the words after the handler name on
+	 * the command line, or the configuration's args).  Returns the
+	 * handler's context, or NULL with *error_r set to a message that
+	 * the daemon prints before it stops. */
+	void *(*init)(int argc, char *const argv[], const char **error_r);
+	void (*cleanup)(void *ctx);
+
+	const char *(*handle_HELO)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *hostname);
+	/* responses: the EHLO/LHLO reply built so far, lines joined by
+	 * "\r\n"; return a replacement or NULL to send it unchanged. */
+	const char *(*handle_EHLO)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *hostname, const char *responses);
+	const char *(*handle_NOOP)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *arg);
+	const char *(*handle_QUIT)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope);
+	const char *(*handle_VRFY)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *address);
+	const char *(*handle_MAIL)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *address,
+				   const char *const *options,
+				   size_t n_options);
+	const char *(*handle_RCPT)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope,
+				   const char *address,
+				   const char *const *options,
+				   size_t n_options);
+	/* Without this hook the content is not even stored (aiosmtpd's
+	 * Sink has none). */
+	const char *(*handle_DATA)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope);
+	const char *(*handle_RSET)(void *ctx, struct aiosmtpd_session *session,
+				   struct aiosmtpd_envelope *envelope);
+	/* Called when a session ends, however it ends: release what
+	 * handler_data holds.  (aiosmtpd has no such hook.) */
+	void (*handle_CLOSE)(void *ctx, struct aiosmtpd_session *session);
+};
+
+/*
+ * aiosmtpd_content_read - copy the next octets of the message
+ *
+ * Returns the number copied, 0 at the end, or -1 with errno set.  The first
+ * call in handle_DATA starts at the beginning; aiosmtpd_content_rewind()
+ * starts over.
+ */
+ssize_t aiosmtpd_content_read(struct aiosmtpd_content *content, void *buf,
+			      size_t len);
+int aiosmtpd_content_rewind(struct aiosmtpd_content *content);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
