@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "strbuf.h"
+#include "sbuf.h"
 #include "conf.h"
 
 #define DEFAULT_LISTENER "localhost:8025"
@@ -75,18 +75,18 @@ static int fail(struct loader *ld, const config_setting_t *s,
 static int fail(struct loader *ld, const config_setting_t *s,
 		const char *fmt, ...)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 	const char *file = config_setting_source_file(s);
 	va_list ap;
 
-	strbuf_init(&sb, 128);
-	strbuf_printf(&sb, "%s:%u: ", file != NULL ? file : ld->cfg->file,
+	sbuf_init(&sb, 128);
+	sbuf_printf(&sb, "%s:%u: ", file != NULL ? file : ld->cfg->file,
 		      config_setting_source_line(s));
 	va_start(ap, fmt);
-	strbuf_vprintf(&sb, fmt, ap);
+	sbuf_vprintf(&sb, fmt, ap);
 	va_end(ap);
 	free(ld->error);
-	ld->error = strbuf_detach(&sb);
+	ld->error = sbuf_detach(&sb);
 	return -1;
 }
 
@@ -693,19 +693,19 @@ void conf_set_handler(struct conf *cfg, const char *name, int argc,
 /* read_error - libconfig's reason for not reading path */
 static char *read_error(const config_t *lc, const char *path, int saved)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 
-	strbuf_init(&sb, 128);
+	sbuf_init(&sb, 128);
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-		strbuf_printf(&sb, "%s: cannot read: %s", path,
+		sbuf_printf(&sb, "%s: cannot read: %s", path,
 			      saved != 0 ? strerror(saved) : "not a file");
 	else
-		strbuf_printf(&sb, "%s:%d: %s",
+		sbuf_printf(&sb, "%s:%d: %s",
 			      config_error_file(lc) != NULL
 				      ? config_error_file(lc)
 				      : path,
 			      config_error_line(lc), config_error_text(lc));
-	return strbuf_detach(&sb);
+	return sbuf_detach(&sb);
 }
 
 int conf_load(struct conf *cfg, const char *path, bool explicit,

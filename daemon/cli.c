@@ -12,7 +12,7 @@
 
 #include "alloc.h"
 #include "cli.h"
-#include "strbuf.h"
+#include "sbuf.h"
 
 #define PROG "aiosmtpd"
 #define DEFAULT_HOST "localhost"
@@ -80,7 +80,7 @@ static char *listen_address(const char *value)
 {
 	const char *colon = strrchr(value, ':');
 	const char *host, *port;
-	struct strbuf sb;
+	struct sbuf sb;
 	size_t host_len;
 
 	if (strncmp(value, "unix:", 5) == 0)
@@ -104,9 +104,9 @@ static char *listen_address(const char *value)
 	}
 	if (atoi(port) > 65535)
 		cli_usage_error("Invalid port number: %s", port);
-	strbuf_init(&sb, 64);
-	strbuf_printf(&sb, "%.*s:%s", (int)host_len, host, port);
-	return strbuf_detach(&sb);
+	sbuf_init(&sb, 64);
+	sbuf_printf(&sb, "%.*s:%s", (int)host_len, host, port);
+	return sbuf_detach(&sb);
 }
 
 static uint64_t parse_size(const char *value)

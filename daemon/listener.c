@@ -19,7 +19,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
-#include "strbuf.h"
+#include "sbuf.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -27,14 +27,14 @@ static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *errorf(const char *fmt, ...)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 	va_list ap;
 
-	strbuf_init(&sb, 128);
+	sbuf_init(&sb, 128);
 	va_start(ap, fmt);
-	strbuf_vprintf(&sb, fmt, ap);
+	sbuf_vprintf(&sb, fmt, ap);
 	va_end(ap);
-	return strbuf_detach(&sb);
+	return sbuf_detach(&sb);
 }
 
 /* sockaddr_text - "127.0.0.1:25" or "[::1]:25" */

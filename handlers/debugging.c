@@ -21,7 +21,7 @@
 #include "log.h"
 #include "pyfmt.h"
 #include "spool.h"
-#include "strbuf.h"
+#include "sbuf.h"
 
 #define FLUSH_SIZE (64 * 1024)
 
@@ -34,7 +34,7 @@ struct debugging {
 struct print_state {
 	struct debugging *dbg;
 	const struct aiosmtpd_session *session;
-	struct strbuf out;
+	struct sbuf out;
 	bool in_headers;
 	int error; /* errno of a failed write */
 };
@@ -102,7 +102,7 @@ static void flush(struct print_state *ps)
 		p += n;
 		left -= (size_t)n;
 	}
-	strbuf_reset(&ps->out);
+	sbuf_reset(&ps->out);
 }
 
 static int print_line(void *ctx, const char *line, size_t len)
@@ -110,17 +110,17 @@ static int print_line(void *ctx, const char *line, size_t len)
 	struct print_state *ps = ctx;
 
 	if (ps->in_headers && len == 0) {
-		strbuf_puts(&ps->out, "X-Peer: ");
+		sbuf_puts(&ps->out, "X-Peer: ");
 		pyfmt_peer(&ps->out, ps->session->peer_family,
 			   ps->session->peer_addr, ps->session->peer_port);
-		strbuf_putc(&ps->out, '\n');
+		sbuf_putc(&ps->out, '\n');
 		ps->in_headers = false;
 	}
 	if (ps->session->decode_data)
-		strbuf_append(&ps->out, line, len);
+		sbuf_append(&ps->out, line, len);
 	else
 		pyfmt_decode_replace(&ps->out, line, len);
-	strbuf_putc(&ps->out, '\n');
+	sbuf_putc(&ps->out, '\n');
 	if (ps->out.len >= FLUSH_SIZE)
 		flush(ps);
 	return 0;
@@ -152,21 +152,21 @@ static const char *debugging_data(void *ctx, struct aiosmtpd_session *session,
 		.dbg = ctx, .session = session, .in_headers = true};
 	int ret;
 
-	strbuf_init(&ps.out, FLUSH_SIZE + 4096);
-	strbuf_puts(&ps.out, "---------- MESSAGE FOLLOWS ----------\n");
+	sbuf_init(&ps.out, FLUSH_SIZE + 4096);
+	sbuf_puts(&ps.out, "---------- MESSAGE FOLLOWS ----------\n");
 	if (envelope->n_mail_options > 0) {
-		strbuf_puts(&ps.out, "mail options: ");
+		sbuf_puts(&ps.out, "mail options: ");
 		pyfmt_repr_list(&ps.out, envelope->mail_options,
 				envelope->n_mail_options);
-		strbuf_puts(&ps.out, "\n\n");
+		sbuf_puts(&ps.out, "\n\n");
 	}
 	if (output_lock(ps.dbg, F_WRLCK) < 0)
 		log_warning("Debugging: cannot take the output lock: %m");
 	ret = print_content(&ps, envelope);
-	strbuf_puts(&ps.out, "------------ END MESSAGE ------------\n");
+	sbuf_puts(&ps.out, "------------ END MESSAGE ------------\n");
 	flush(&ps);
 	(void)output_lock(ps.dbg, F_UNLCK);
-	strbuf_free(&ps.out);
+	sbuf_free(&ps.out);
 	if (ret < 0 || ps.error != 0) {
 		errno = ret < 0 ? errno : ps.error;
 		log_error("%s Debugging: cannot print the message: %m",

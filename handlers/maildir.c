@@ -34,7 +34,7 @@
 #include "maildir.h"
 #include "pyfmt.h"
 #include "spool.h"
-#include "strbuf.h"
+#include "sbuf.h"
 
 #define OUT_BLOCK (64 * 1024)
 
@@ -52,7 +52,7 @@ struct flow {
 	struct pair *pairs; /* the current line */
 	size_t n, cap;
 	size_t initial;	     /* _Accumulator's initial size: "Name: " */
-	struct strbuf lines; /* finished lines, joined by LF */
+	struct sbuf lines; /* finished lines, joined by LF */
 	bool have_lines;
 };
 
@@ -101,7 +101,7 @@ static void flow_feed(struct flow *f, const char *t, size_t len)
  * space only is added to the line before it */
 static void flow_newline(struct flow *f)
 {
-	struct strbuf cur;
+	struct sbuf cur;
 	bool only_ws;
 
 	if (f->n > 0) {
@@ -111,10 +111,10 @@ static void flow_newline(struct flow *f)
 		    last->part_len == 0)
 			f->n--;
 	}
-	strbuf_init(&cur, 64);
+	sbuf_init(&cur, 64);
 	for (size_t i = 0; i < f->n; i++) {
-		strbuf_append(&cur, f->pairs[i].fws, f->pairs[i].fws_len);
-		strbuf_append(&cur, f->pairs[i].part, f->pairs[i].part_len);
+		sbuf_append(&cur, f->pairs[i].fws, f->pairs[i].fws_len);
+		sbuf_append(&cur, f->pairs[i].part, f->pairs[i].part_len);
 	}
 	/* is_onlyws(): no initial size and (no pairs or str.isspace()) */
 	only_ws = f->initial == 0 && (f->n == 0 || cur.len > 0);
@@ -122,11 +122,11 @@ static void flow_newline(struct flow *f)
 		only_ws = py_isspace(cur.data[i]);
 	if (f->initial + cur.len > 0) {
 		if (!(only_ws && f->have_lines) && f->have_lines)
-			strbuf_putc(&f->lines, '\n');
+			sbuf_putc(&f->lines, '\n');
 		f->have_lines = true;
-		strbuf_append(&f->lines, cur.data, cur.len);
+		sbuf_append(&f->lines, cur.data, cur.len);
 	}
-	strbuf_free(&cur);
+	sbuf_free(&cur);
 	f->n = 0;
 	f->initial = 0;
 }
@@ -146,13 +146,13 @@ static size_t value_line_end(const char *t, size_t i, size_t len)
 
 /* flow_value - Header(value, header_name=name).encode(maxlinelen=0) for
  * an ASCII value, appended to out */
-static void flow_value(struct strbuf *out, size_t name_len, const char *value,
+static void flow_value(struct sbuf *out, size_t name_len, const char *value,
 		       size_t len)
 {
 	struct flow f = {.initial = name_len + 2};
 	size_t start = 0, i = 0, n, nlines = 0;
 
-	strbuf_init(&f.lines, len + 16);
+	sbuf_init(&f.lines, len + 16);
 	for (;;) {
 		n = i < len ? value_line_end(value, i, len) : 0;
 		if (i < len && n == 0) {
@@ -174,8 +174,8 @@ static void flow_value(struct strbuf *out, size_t name_len, const char *value,
 		flow_newline(&f);
 	flow_push(&f, " ", 1, "", 0); /* add_transition() */
 	flow_newline(&f);
-	strbuf_append(out, f.lines.data, f.lines.len);
-	strbuf_free(&f.lines);
+	sbuf_append(out, f.lines.data, f.lines.len);
+	sbuf_free(&f.lines);
 	free(f.pairs);
 }
 
@@ -193,12 +193,12 @@ struct render {
 	const struct aiosmtpd_envelope *envelope;
 	maildir_out_fn *out;
 	void *ctx;
-	struct strbuf buf;
+	struct sbuf buf;
 	bool in_body;
 	unsigned lineno;      /* header lines seen */
-	struct strbuf header; /* the current header, lines joined by LF */
+	struct sbuf header; /* the current header, lines joined by LF */
 	size_t name_len;      /* 0: no current header */
-	struct strbuf from;   /* a "From " line that may start the body */
+	struct sbuf from;   /* a "From " line that may start the body */
 	bool have_from;
 	int failed;
 };
@@ -221,12 +221,12 @@ static void render_flush(struct render *r)
 	if (r->buf.len > 0 && r->failed == 0 &&
 	    r->out(r->ctx, r->buf.data, r->buf.len) != 0)
 		r->failed = -1;
-	strbuf_reset(&r->buf);
+	sbuf_reset(&r->buf);
 }
 
 static void render_put(struct render *r, const char *data, size_t len)
 {
-	strbuf_append(&r->buf, data, len);
+	sbuf_append(&r->buf, data, len);
 	if (r->buf.len >= OUT_BLOCK)
 		render_flush(r);
 }
@@ -245,18 +245,18 @@ static bool has_8bit(const char *p, size_t len)
 static void put_header(struct render *r, const char *name, size_t name_len,
 		       const char *value, size_t len)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 
-	strbuf_init(&sb, name_len + len + 8);
-	strbuf_append(&sb, name, name_len);
-	strbuf_puts(&sb, ": ");
+	sbuf_init(&sb, name_len + len + 8);
+	sbuf_append(&sb, name, name_len);
+	sbuf_puts(&sb, ": ");
 	if (has_8bit(value, len))
-		strbuf_append(&sb, value, len);
+		sbuf_append(&sb, value, len);
 	else
 		flow_value(&sb, name_len, value, len);
-	strbuf_putc(&sb, '\n');
+	sbuf_putc(&sb, '\n');
 	render_put(r, sb.data, sb.len);
-	strbuf_free(&sb);
+	sbuf_free(&sb);
 }
 
 /* finish_header - write the header collected so far, if any */
@@ -277,26 +277,26 @@ static void finish_header(struct render *r)
 	}
 	put_header(r, r->header.data, r->name_len, value, len);
 	r->name_len = 0;
-	strbuf_reset(&r->header);
+	sbuf_reset(&r->header);
 }
 
 static void put_trace_headers(struct render *r)
 {
 	const struct aiosmtpd_session *s = r->session;
 	const struct aiosmtpd_envelope *e = r->envelope;
-	struct strbuf v;
+	struct sbuf v;
 
-	strbuf_init(&v, 128);
+	sbuf_init(&v, 128);
 	/* str(session.peer): the tuple's repr, or '' for a UNIX socket */
 	if (s->peer_family == AF_INET || s->peer_family == AF_INET6)
 		pyfmt_peer(&v, s->peer_family, s->peer_addr, s->peer_port);
 	put_header(r, "X-Peer", 6, v.data, v.len);
 	put_header(r, "X-MailFrom", 10, e->mail_from, strlen(e->mail_from));
-	strbuf_reset(&v);
+	sbuf_reset(&v);
 	for (size_t i = 0; i < e->n_rcpt_tos; i++)
-		strbuf_printf(&v, "%s%s", i > 0 ? ", " : "", e->rcpt_tos[i]);
+		sbuf_printf(&v, "%s%s", i > 0 ? ", " : "", e->rcpt_tos[i]);
 	put_header(r, "X-RcptTo", 8, v.data, v.len);
-	strbuf_free(&v);
+	sbuf_free(&v);
 }
 
 /* start_body - end the header block; a pending "From " line that was the
@@ -329,20 +329,20 @@ static void header_line(struct render *r, const char *line, size_t len)
 	r->have_from = false; /* a "From " line followed by more headers */
 	if (kind == LINE_CONT) {
 		if (r->name_len > 0) {
-			strbuf_putc(&r->header, '\n');
-			strbuf_append(&r->header, line, len);
+			sbuf_putc(&r->header, '\n');
+			sbuf_append(&r->header, line, len);
 		}
 	} else if (kind == LINE_FROM) {
 		finish_header(r);
 		if (r->lineno > 0) {
-			strbuf_reset(&r->from);
-			strbuf_append(&r->from, line, len);
+			sbuf_reset(&r->from);
+			sbuf_append(&r->from, line, len);
 			r->have_from = true;
 		}
 	} else {
 		finish_header(r);
 		if (line[0] != ':') {
-			strbuf_append(&r->header, line, len);
+			sbuf_append(&r->header, line, len);
 			r->name_len = (size_t)((char *)memchr(line, ':', len) -
 					       line);
 		}
@@ -388,9 +388,9 @@ int maildir_render(const struct aiosmtpd_session *session,
 	size_t len;
 	int ret;
 
-	strbuf_init(&r.buf, OUT_BLOCK + 4096);
-	strbuf_init(&r.header, 256);
-	strbuf_init(&r.from, 64);
+	sbuf_init(&r.buf, OUT_BLOCK + 4096);
+	sbuf_init(&r.header, 256);
+	sbuf_init(&r.from, 64);
 	pyfmt_lines_init(&lines, false);
 	spool_rewind(spool);
 	while ((ret = spool_next(spool, &data, &len)) > 0 && r.failed == 0)
@@ -402,9 +402,9 @@ int maildir_render(const struct aiosmtpd_session *session,
 		render_flush(&r);
 	}
 	pyfmt_lines_free(&lines);
-	strbuf_free(&r.buf);
-	strbuf_free(&r.header);
-	strbuf_free(&r.from);
+	sbuf_free(&r.buf);
+	sbuf_free(&r.header);
+	sbuf_free(&r.from);
 	return ret < 0 || r.failed != 0 ? -1 : 0;
 }
 
@@ -455,7 +455,7 @@ fail:
 
 /* unique_name - Python's "%d.M%dP%dQ%d.%s": seconds, microseconds, pid,
  * a per-process counter and the host name with '/' and ':' escaped */
-static void unique_name(struct strbuf *sb)
+static void unique_name(struct sbuf *sb)
 {
 	struct timespec ts;
 	char host[256];
@@ -464,15 +464,15 @@ static void unique_name(struct strbuf *sb)
 	if (gethostname(host, sizeof(host)) < 0)
 		strcpy(host, "localhost");
 	host[sizeof(host) - 1] = '\0';
-	strbuf_printf(sb, "%lld.M%ldP%dQ%lu.", (long long)ts.tv_sec,
+	sbuf_printf(sb, "%lld.M%ldP%dQ%lu.", (long long)ts.tv_sec,
 		      ts.tv_nsec / 1000, (int)getpid(), delivery_count++);
 	for (const char *h = host; *h != '\0'; h++) {
 		if (*h == '/')
-			strbuf_puts(sb, "\\057");
+			sbuf_puts(sb, "\\057");
 		else if (*h == ':')
-			strbuf_puts(sb, "\\072");
+			sbuf_puts(sb, "\\072");
 		else
-			strbuf_putc(sb, *h);
+			sbuf_putc(sb, *h);
 	}
 }
 
@@ -494,16 +494,16 @@ static int write_out(void *ctx, const char *data, size_t len)
 }
 
 /* create_tmp - a new file in tmp/, named uniquely; *tmp_path is set */
-static int create_tmp(const char *dir, struct strbuf *name,
-		      struct strbuf *tmp_path)
+static int create_tmp(const char *dir, struct sbuf *name,
+		      struct sbuf *tmp_path)
 {
 	int fd;
 
 	for (int attempt = 0; attempt < 10; attempt++) {
-		strbuf_reset(name);
+		sbuf_reset(name);
 		unique_name(name);
-		strbuf_reset(tmp_path);
-		strbuf_printf(tmp_path, "%s/tmp/%s", dir, name->data);
+		sbuf_reset(tmp_path);
+		sbuf_printf(tmp_path, "%s/tmp/%s", dir, name->data);
 		fd = open(tmp_path->data,
 			  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 			  0600);
@@ -545,13 +545,13 @@ static int publish(const char *tmp_path, const char *new_path,
 int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
 		    const struct aiosmtpd_envelope *envelope, char **name_r)
 {
-	struct strbuf name, tmp_path, new_path;
+	struct sbuf name, tmp_path, new_path;
 	const char *step = "open";
 	int fd, saved;
 
-	strbuf_init(&name, 128);
-	strbuf_init(&tmp_path, 256);
-	strbuf_init(&new_path, 256);
+	sbuf_init(&name, 128);
+	sbuf_init(&tmp_path, 256);
+	sbuf_init(&new_path, 256);
 	if ((fd = create_tmp(dir, &name, &tmp_path)) < 0)
 		goto fail;
 	step = "write";
@@ -567,25 +567,25 @@ int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
 	}
 	fd = -1;
 	step = "link";
-	strbuf_printf(&new_path, "%s/new/%s", dir, name.data);
-	strbuf_reset(&tmp_path);
-	strbuf_printf(&tmp_path, "%s/tmp/%s", dir, name.data);
+	sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
+	sbuf_reset(&tmp_path);
+	sbuf_printf(&tmp_path, "%s/tmp/%s", dir, name.data);
 	{
-		struct strbuf new_dir;
+		struct sbuf new_dir;
 
-		strbuf_init(&new_dir, 256);
-		strbuf_printf(&new_dir, "%s/new", dir);
+		sbuf_init(&new_dir, 256);
+		sbuf_printf(&new_dir, "%s/new", dir);
 		if (publish(tmp_path.data, new_path.data, new_dir.data) < 0) {
-			strbuf_free(&new_dir);
+			sbuf_free(&new_dir);
 			goto fail_unlink;
 		}
-		strbuf_free(&new_dir);
+		sbuf_free(&new_dir);
 	}
 	if (name_r != NULL)
-		*name_r = strbuf_detach(&name);
-	strbuf_free(&name);
-	strbuf_free(&tmp_path);
-	strbuf_free(&new_path);
+		*name_r = sbuf_detach(&name);
+	sbuf_free(&name);
+	sbuf_free(&tmp_path);
+	sbuf_free(&new_path);
 	return 0;
 
 fail_unlink:
@@ -598,9 +598,9 @@ fail:
 	saved = errno;
 	log_error("%s Maildir %s of %s/tmp/%s failed: %m", session->id, step,
 		  dir, name.data);
-	strbuf_free(&name);
-	strbuf_free(&tmp_path);
-	strbuf_free(&new_path);
+	sbuf_free(&name);
+	sbuf_free(&tmp_path);
+	sbuf_free(&new_path);
 	errno = saved;
 	return -1;
 }

@@ -50,7 +50,7 @@ static long decode_one(const unsigned char *p, size_t len, size_t *n)
 	return cp;
 }
 
-void pyfmt_decode_replace(struct strbuf *sb, const char *s, size_t len)
+void pyfmt_decode_replace(struct sbuf *sb, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, start = 0, n;
@@ -64,12 +64,12 @@ void pyfmt_decode_replace(struct strbuf *sb, const char *s, size_t len)
 			i += n;
 			continue;
 		}
-		strbuf_append(sb, s + start, i - start);
-		strbuf_puts(sb, "\xef\xbf\xbd");
+		sbuf_append(sb, s + start, i - start);
+		sbuf_puts(sb, "\xef\xbf\xbd");
 		i += n;
 		start = i;
 	}
-	strbuf_append(sb, s + start, len - start);
+	sbuf_append(sb, s + start, len - start);
 }
 
 /* printable - Python's str.isprintable() for one code point, for the
@@ -90,23 +90,23 @@ static bool printable(long cp)
 	return true;
 }
 
-static void repr_escape(struct strbuf *sb, long cp)
+static void repr_escape(struct sbuf *sb, long cp)
 {
 	if (cp == '\t')
-		strbuf_puts(sb, "\\t");
+		sbuf_puts(sb, "\\t");
 	else if (cp == '\n')
-		strbuf_puts(sb, "\\n");
+		sbuf_puts(sb, "\\n");
 	else if (cp == '\r')
-		strbuf_puts(sb, "\\r");
+		sbuf_puts(sb, "\\r");
 	else if (cp < 0x100)
-		strbuf_printf(sb, "\\x%02lx", cp);
+		sbuf_printf(sb, "\\x%02lx", cp);
 	else if (cp < 0x10000)
-		strbuf_printf(sb, "\\u%04lx", cp);
+		sbuf_printf(sb, "\\u%04lx", cp);
 	else
-		strbuf_printf(sb, "\\U%08lx", cp);
+		sbuf_printf(sb, "\\U%08lx", cp);
 }
 
-void pyfmt_repr_str(struct strbuf *sb, const char *s, size_t len)
+void pyfmt_repr_str(struct sbuf *sb, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char quote = '\'';
@@ -115,7 +115,7 @@ void pyfmt_repr_str(struct strbuf *sb, const char *s, size_t len)
 
 	if (memchr(s, '\'', len) != NULL && memchr(s, '"', len) == NULL)
 		quote = '"';
-	strbuf_putc(sb, quote);
+	sbuf_putc(sb, quote);
 	while (i < len) {
 		cp = decode_one(p + i, len - i, &n);
 		if (cp < 0) {
@@ -124,52 +124,52 @@ void pyfmt_repr_str(struct strbuf *sb, const char *s, size_t len)
 			cp = 0xdc00 + p[i];
 		}
 		if (cp == quote || cp == '\\') {
-			strbuf_putc(sb, '\\');
-			strbuf_putc(sb, (char)cp);
+			sbuf_putc(sb, '\\');
+			sbuf_putc(sb, (char)cp);
 		} else if (!printable(cp) || (cp >= 0xd800 && cp <= 0xdfff)) {
 			repr_escape(sb, cp);
 		} else {
-			strbuf_append(sb, s + i, n);
+			sbuf_append(sb, s + i, n);
 		}
 		i += n;
 	}
-	strbuf_putc(sb, quote);
+	sbuf_putc(sb, quote);
 }
 
-void pyfmt_repr_list(struct strbuf *sb, const char *const *items, size_t n)
+void pyfmt_repr_list(struct sbuf *sb, const char *const *items, size_t n)
 {
-	strbuf_putc(sb, '[');
+	sbuf_putc(sb, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			strbuf_puts(sb, ", ");
+			sbuf_puts(sb, ", ");
 		pyfmt_repr_str(sb, items[i], strlen(items[i]));
 	}
-	strbuf_putc(sb, ']');
+	sbuf_putc(sb, ']');
 }
 
-void pyfmt_peer(struct strbuf *sb, int family, const char *addr,
+void pyfmt_peer(struct sbuf *sb, int family, const char *addr,
 		unsigned port)
 {
 	if (family == AF_INET6)
-		strbuf_printf(sb, "('%s', %u, 0, 0)", addr, port);
+		sbuf_printf(sb, "('%s', %u, 0, 0)", addr, port);
 	else if (family == AF_INET)
-		strbuf_printf(sb, "('%s', %u)", addr, port);
+		sbuf_printf(sb, "('%s', %u)", addr, port);
 	else
-		strbuf_puts(sb, "''");
+		sbuf_puts(sb, "''");
 }
 
 /* --- splitlines ---------------------------------------------------------- */
 
 void pyfmt_lines_init(struct pyfmt_lines *pl, bool text)
 {
-	strbuf_init(&pl->partial, 256);
+	sbuf_init(&pl->partial, 256);
 	pl->cr_pending = false;
 	pl->text = text;
 }
 
 void pyfmt_lines_free(struct pyfmt_lines *pl)
 {
-	strbuf_free(&pl->partial);
+	sbuf_free(&pl->partial);
 }
 
 /* line_end - length of the line separator at p, 0 if none; a CR at the
@@ -203,9 +203,9 @@ static int emit_line(struct pyfmt_lines *pl, const char *line, size_t len,
 
 	if (pl->partial.len == 0)
 		return fn(ctx, line, len);
-	strbuf_append(&pl->partial, line, len);
+	sbuf_append(&pl->partial, line, len);
 	ret = fn(ctx, pl->partial.data, pl->partial.len);
-	strbuf_reset(&pl->partial);
+	sbuf_reset(&pl->partial);
 	return ret;
 }
 
@@ -230,7 +230,7 @@ int pyfmt_lines_feed(struct pyfmt_lines *pl, const char *data, size_t len,
 		i += n;
 		start = i;
 	}
-	strbuf_append(&pl->partial, data + start, len - start);
+	sbuf_append(&pl->partial, data + start, len - start);
 	return 0;
 }
 
@@ -240,7 +240,7 @@ int pyfmt_lines_finish(struct pyfmt_lines *pl, pyfmt_line_fn *fn, void *ctx)
 
 	if (pl->partial.len > 0)
 		ret = fn(ctx, pl->partial.data, pl->partial.len);
-	strbuf_reset(&pl->partial);
+	sbuf_reset(&pl->partial);
 	pl->cr_pending = false;
 	return ret;
 }

@@ -12,20 +12,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "strbuf.h"
+#include "sbuf.h"
 
 /* pyfmt_repr_str - repr() of the str that these UTF-8 (surrogateescape)
  * octets decode to, quotes included */
-void pyfmt_repr_str(struct strbuf *sb, const char *s, size_t len);
+void pyfmt_repr_str(struct sbuf *sb, const char *s, size_t len);
 /* pyfmt_repr_list - repr() of a list of such strings: "['A', 'B']" */
-void pyfmt_repr_list(struct strbuf *sb, const char *const *items, size_t n);
+void pyfmt_repr_list(struct sbuf *sb, const char *const *items, size_t n);
 /* pyfmt_peer - repr() of asyncio's peername: "('127.0.0.1', 25)",
  * "('::1', 25, 0, 0)", or "''" for a UNIX socket */
-void pyfmt_peer(struct strbuf *sb, int family, const char *addr,
+void pyfmt_peer(struct sbuf *sb, int family, const char *addr,
 		unsigned port);
 /* pyfmt_decode_replace - bytes.decode("utf-8", "replace") written back
  * as UTF-8: each maximal ill-formed subpart becomes U+FFFD */
-void pyfmt_decode_replace(struct strbuf *sb, const char *s, size_t len);
+void pyfmt_decode_replace(struct sbuf *sb, const char *s, size_t len);
 
 /*
  * Line splitting as Python's splitlines() does it, over content that
@@ -36,7 +36,7 @@ void pyfmt_decode_replace(struct strbuf *sb, const char *s, size_t len);
 typedef int pyfmt_line_fn(void *ctx, const char *line, size_t len);
 
 struct pyfmt_lines {
-	struct strbuf partial; /* a line begun in an earlier chunk */
+	struct sbuf partial; /* a line begun in an earlier chunk */
 	bool cr_pending;       /* the last chunk ended in CR */
 	bool text;
 };

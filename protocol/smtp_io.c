@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "strbuf.h"
+#include "sbuf.h"
 #include "smtp_io.h"
 
 /* Replies queued past this size are written even without a read, so a
@@ -22,7 +22,7 @@ struct smtp_io {
 	char *in;
 	size_t start; /* first unconsumed input byte */
 	size_t end;   /* one past the last buffered input byte */
-	struct strbuf out;
+	struct sbuf out;
 	int error;
 };
 
@@ -33,7 +33,7 @@ struct smtp_io *smtp_io_new(const struct smtp_stream_ops *ops, void *ctx)
 	io->ops = ops;
 	io->ctx = ctx;
 	io->in = xmalloc(SMTP_IO_INPUT_SIZE);
-	strbuf_init(&io->out, 1024);
+	sbuf_init(&io->out, 1024);
 	return io;
 }
 
@@ -44,7 +44,7 @@ void smtp_io_free(struct smtp_io **iop)
 	if (io == NULL)
 		return;
 	free(io->in);
-	strbuf_free(&io->out);
+	sbuf_free(&io->out);
 	free(io);
 	*iop = NULL;
 }
@@ -77,10 +77,10 @@ int smtp_io_flush(struct smtp_io *io)
 		return 0;
 	if (io->ops->write(io->ctx, io->out.data, io->out.len) < 0) {
 		io->error = errno;
-		strbuf_reset(&io->out);
+		sbuf_reset(&io->out);
 		return -1;
 	}
-	strbuf_reset(&io->out);
+	sbuf_reset(&io->out);
 	return 0;
 }
 
@@ -191,14 +191,14 @@ void smtp_io_restart_timer(struct smtp_io *io)
 
 static void queued(struct smtp_io *io)
 {
-	strbuf_append(&io->out, "\r\n", 2);
+	sbuf_append(&io->out, "\r\n", 2);
 	if (io->out.len > OUTPUT_HIGH_WATER)
 		(void)smtp_io_flush(io);
 }
 
 void smtp_io_reply(struct smtp_io *io, const char *text, size_t len)
 {
-	strbuf_append(&io->out, text, len);
+	sbuf_append(&io->out, text, len);
 	queued(io);
 }
 
@@ -212,7 +212,7 @@ void smtp_io_replyf(struct smtp_io *io, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	strbuf_vprintf(&io->out, fmt, ap);
+	sbuf_vprintf(&io->out, fmt, ap);
 	va_end(ap);
 	queued(io);
 }

@@ -1,5 +1,5 @@
 /*
- * strbuf.c - growable byte buffer
+ * sbuf.c - growable byte buffer
  */
 #include "config.h"
 
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "strbuf.h"
+#include "sbuf.h"
 
-void strbuf_init(struct strbuf *sb, size_t hint)
+void sbuf_init(struct sbuf *sb, size_t hint)
 {
 	sb->cap = hint < 16 ? 16 : hint;
 	sb->data = xmalloc(sb->cap);
@@ -18,20 +18,20 @@ void strbuf_init(struct strbuf *sb, size_t hint)
 	sb->len = 0;
 }
 
-void strbuf_free(struct strbuf *sb)
+void sbuf_free(struct sbuf *sb)
 {
 	XFREE(sb->data);
 	sb->len = sb->cap = 0;
 }
 
-void strbuf_reset(struct strbuf *sb)
+void sbuf_reset(struct sbuf *sb)
 {
 	sb->len = 0;
 	sb->data[0] = '\0';
 }
 
 /* grow - make room for extra more bytes and the NUL */
-static void grow(struct strbuf *sb, size_t extra)
+static void grow(struct sbuf *sb, size_t extra)
 {
 	size_t need = sb->len + extra + 1;
 
@@ -42,7 +42,7 @@ static void grow(struct strbuf *sb, size_t extra)
 	sb->data = xrealloc(sb->data, sb->cap);
 }
 
-void strbuf_append(struct strbuf *sb, const void *data, size_t len)
+void sbuf_append(struct sbuf *sb, const void *data, size_t len)
 {
 	grow(sb, len);
 	memcpy(sb->data + sb->len, data, len);
@@ -50,17 +50,17 @@ void strbuf_append(struct strbuf *sb, const void *data, size_t len)
 	sb->data[sb->len] = '\0';
 }
 
-void strbuf_puts(struct strbuf *sb, const char *s)
+void sbuf_puts(struct sbuf *sb, const char *s)
 {
-	strbuf_append(sb, s, strlen(s));
+	sbuf_append(sb, s, strlen(s));
 }
 
-void strbuf_putc(struct strbuf *sb, char c)
+void sbuf_putc(struct sbuf *sb, char c)
 {
-	strbuf_append(sb, &c, 1);
+	sbuf_append(sb, &c, 1);
 }
 
-void strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
+void sbuf_vprintf(struct sbuf *sb, const char *fmt, va_list ap)
 {
 	va_list copy;
 	int n;
@@ -77,16 +77,16 @@ void strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
 	sb->len += (size_t)n;
 }
 
-void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	strbuf_vprintf(sb, fmt, ap);
+	sbuf_vprintf(sb, fmt, ap);
 	va_end(ap);
 }
 
-char *strbuf_detach(struct strbuf *sb)
+char *sbuf_detach(struct sbuf *sb)
 {
 	char *s = sb->data;
 
