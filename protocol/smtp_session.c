@@ -16,7 +16,7 @@
 
 #include "alloc.h"
 #include "log.h"
-#include "strbuf.h"
+#include "sbuf.h"
 #include "smtp_addr.h"
 #include "smtp_cmd.h"
 #include "smtp_data.h"
@@ -239,17 +239,17 @@ static void session_log(struct smtp_session *s, const char *fmt, ...)
 
 static void session_log(struct smtp_session *s, const char *fmt, ...)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 	va_list ap;
 
 	if (!log_enabled(LOG_LEVEL_INFO))
 		return;
-	strbuf_init(&sb, 128);
+	sbuf_init(&sb, 128);
 	va_start(ap, fmt);
-	strbuf_vprintf(&sb, fmt, ap);
+	sbuf_vprintf(&sb, fmt, ap);
 	va_end(ap);
 	log_info("%s %s %s", s->id, s->client, sb.data);
-	strbuf_free(&sb);
+	sbuf_free(&sb);
 }
 
 /* --- paths -------------------------------------------------------------- */
@@ -611,34 +611,34 @@ static void cmd_helo(struct smtp_session *s, const char *arg)
 /* ehlo_lines - the EHLO/LHLO reply in aiosmtpd's order; the extra room
  * for MAIL is granted here, once per EHLO (fix: aiosmtpd adds it again at
  * every EHLO) */
-static void ehlo_lines(struct smtp_session *s, struct strbuf *sb)
+static void ehlo_lines(struct smtp_session *s, struct sbuf *sb)
 {
 	const struct smtp_settings *set = s->set;
 
 	s->mail_extra = 0;
-	strbuf_printf(sb, "250-%s", set->hostname);
+	sbuf_printf(sb, "250-%s", set->hostname);
 	if (set->data_size_limit != 0) {
-		strbuf_printf(sb, "\r\n250-SIZE %llu",
+		sbuf_printf(sb, "\r\n250-SIZE %llu",
 			      (unsigned long long)set->data_size_limit);
 		s->mail_extra += 26;
 	}
 	if (!set->decode_data)
-		strbuf_puts(sb, "\r\n250-8BITMIME");
+		sbuf_puts(sb, "\r\n250-8BITMIME");
 	if (set->smtputf8) {
-		strbuf_puts(sb, "\r\n250-SMTPUTF8");
+		sbuf_puts(sb, "\r\n250-SMTPUTF8");
 		s->mail_extra += 10;
 	}
 	if (set->tls_available && !s->tls_active)
-		strbuf_puts(sb, "\r\n250-STARTTLS");
+		sbuf_puts(sb, "\r\n250-STARTTLS");
 	/* XXX AUTH is offered once SASL provides mechanisms; until then
 	 * there is nothing to list and no AUTH line is sent. */
-	strbuf_puts(sb, "\r\n250 HELP");
+	sbuf_puts(sb, "\r\n250 HELP");
 }
 
 static void cmd_ehlo(struct smtp_session *s, const char *arg)
 {
 	const char *status = NULL;
-	struct strbuf sb;
+	struct sbuf sb;
 
 	if (arg == NULL) {
 		reply(s, "501 Syntax: EHLO hostname");
@@ -646,7 +646,7 @@ static void cmd_ehlo(struct smtp_session *s, const char *arg)
 	}
 	reset_envelope(s);
 	s->info.extended_smtp = true;
-	strbuf_init(&sb, 256);
+	sbuf_init(&sb, 256);
 	ehlo_lines(s, &sb);
 	if (s->handler->handle_EHLO != NULL)
 		status = s->handler->handle_EHLO(s->ctx, &s->info, &s->env,
@@ -654,7 +654,7 @@ static void cmd_ehlo(struct smtp_session *s, const char *arg)
 	if (accepted(status))
 		set_host_name(s, arg);
 	reply(s, status != NULL ? status : sb.data);
-	strbuf_free(&sb);
+	sbuf_free(&sb);
 }
 
 /* cmd_not_lmtp - HELO and EHLO on an LMTP session (aiosmtpd's LMTP class
@@ -716,7 +716,7 @@ static void cmd_vrfy(struct smtp_session *s, const char *arg)
 {
 	const char *status = NULL;
 	const char *rest;
-	struct strbuf bad;
+	struct sbuf bad;
 	char *address;
 	bool ok;
 
@@ -726,10 +726,10 @@ static void cmd_vrfy(struct smtp_session *s, const char *arg)
 		reply(s, "501 Syntax: VRFY <address>");
 		return;
 	}
-	strbuf_init(&bad, 64);
-	strbuf_printf(&bad, "502 Could not VRFY %s", arg);
+	sbuf_init(&bad, 64);
+	sbuf_printf(&bad, "502 Could not VRFY %s", arg);
 	ok = get_address(s, arg, bad.data, &address, &rest);
-	strbuf_free(&bad);
+	sbuf_free(&bad);
 	if (!ok)
 		return;
 	if (s->handler->handle_VRFY != NULL)
@@ -760,7 +760,7 @@ static bool help_listed(const struct smtp_session *s,
 
 static void cmd_help(struct smtp_session *s, const char *arg)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 
 	if (need_auth(s))
 		return;
@@ -775,14 +775,14 @@ static void cmd_help(struct smtp_session *s, const char *arg)
 				       : "");
 		return;
 	}
-	strbuf_init(&sb, 128);
-	strbuf_printf(&sb, "%d Supported commands:", arg != NULL ? 501 : 250);
+	sbuf_init(&sb, 128);
+	sbuf_printf(&sb, "%d Supported commands:", arg != NULL ? 501 : 250);
 	for (size_t i = 0; i < N_ELEMENTS(commands); i++) {
 		if (help_listed(s, &commands[i]))
-			strbuf_printf(&sb, " %s", commands[i].verb);
+			sbuf_printf(&sb, " %s", commands[i].verb);
 	}
 	reply(s, sb.data);
-	strbuf_free(&sb);
+	sbuf_free(&sb);
 }
 
 static void cmd_starttls(struct smtp_session *s, const char *arg)
@@ -861,14 +861,16 @@ static bool has_non_ascii(const char *data, size_t len)
 	return false;
 }
 
-/* spool_sink - the DATA reader's output goes to the spool */
-static void spool_sink(void *ctx, const char *data, size_t len)
+/* content_sink - the DATA reader's output: checked for aiosmtpd's strict
+ * ASCII mode, and stored when the handler will read it */
+static void content_sink(void *ctx, const char *data, size_t len)
 {
 	struct smtp_session *s = ctx;
 
 	if (s->set->decode_data && !s->data_non_ascii)
 		s->data_non_ascii = has_non_ascii(data, len);
-	(void)spool_write(s->spool, data, len);
+	if (s->handler->handle_DATA != NULL)
+		(void)spool_write(s->spool, data, len);
 }
 
 /*
@@ -884,13 +886,15 @@ static bool read_data(struct smtp_session *s, struct smtp_data_reader *rd)
 	enum smtp_io_status st;
 	uint64_t counted = 0;
 	const char *data;
-	bool done = false;
+	bool done = false, needed;
 	size_t len, n;
 
 	spool_reset(s->spool);
 	s->data_non_ascii = false;
+	needed = s->handler->handle_DATA != NULL ||
+		 (s->set->decode_data && !s->set->smtputf8);
 	smtp_data_begin(rd, s->set->data_size_limit,
-			s->handler->handle_DATA != NULL ? spool_sink : NULL, s);
+			needed ? content_sink : NULL, s);
 	while (!done) {
 		st = smtp_io_peek(s->io, &data, &len);
 		if (st != SMTP_IO_OK) {
@@ -1184,16 +1188,16 @@ enum smtp_session_end smtp_session_run(struct smtp_session *s)
 /* client_name - "addr:port", "[v6addr]:port" or "unix" for log lines */
 static char *client_name(const struct aiosmtpd_session *peer)
 {
-	struct strbuf sb;
+	struct sbuf sb;
 
-	strbuf_init(&sb, 64);
+	sbuf_init(&sb, 64);
 	if (peer->peer_family == AF_INET6)
-		strbuf_printf(&sb, "[%s]:%u", peer->peer_addr, peer->peer_port);
+		sbuf_printf(&sb, "[%s]:%u", peer->peer_addr, peer->peer_port);
 	else if (peer->peer_family == AF_INET)
-		strbuf_printf(&sb, "%s:%u", peer->peer_addr, peer->peer_port);
+		sbuf_printf(&sb, "%s:%u", peer->peer_addr, peer->peer_port);
 	else
-		strbuf_puts(&sb, "unix");
-	return strbuf_detach(&sb);
+		sbuf_puts(&sb, "unix");
+	return sbuf_detach(&sb);
 }
 
 struct smtp_session *smtp_session_new(const struct smtp_settings *set,

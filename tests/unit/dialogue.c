@@ -1,0 +1,160 @@
+/*
+ * dialogue.c - drive the protocol engine from memory in unit tests
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "dialogue.h"
+#include "log.h"
+#include "spool.h"
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len, bool interruptible)
+{
+	struct memstream *ms = ctx;
+	size_t n = ms->in_len - ms->pos;
+
+	(void)interruptible;
+	ms->reads++;
+	if (n == 0) {
+		if (ms->fail_read_errno != 0) {
+			errno = ms->fail_read_errno;
+			return -1;
+		}
+		return 0;
+	}
+	if (ms->chunk != 0 && n > ms->chunk)
+		n = ms->chunk;
+	if (n > len)
+		n = len;
+	memcpy(buf, ms->in + ms->pos, n);
+	ms->pos += n;
+	return (ssize_t)n;
+}
+
+static int mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct memstream *ms = ctx;
+
+	ms->writes++;
+	sbuf_append(&ms->out, buf, len);
+	return 0;
+}
+
+static void mem_restart_timer(void *ctx)
+{
+	struct memstream *ms = ctx;
+
+	ms->timer_restarts++;
+}
+
+const struct smtp_stream_ops memstream_ops = {
+	.read = mem_read,
+	.write = mem_write,
+	.restart_timer = mem_restart_timer,
+};
+
+void memstream_init(struct memstream *ms, const char *in, size_t len,
+		    size_t chunk)
+{
+	memset(ms, 0, sizeof(*ms));
+	ms->in = in;
+	ms->in_len = len;
+	ms->chunk = chunk;
+	sbuf_init(&ms->out, 1024);
+}
+
+void memstream_free(struct memstream *ms)
+{
+	sbuf_free(&ms->out);
+}
+
+void dialogue_settings(struct smtp_settings *set)
+{
+	log_set_level(LOG_LEVEL_ERROR);
+	smtp_settings_init(set);
+	set->hostname = "mx.test";
+	set->ident = "ident";
+}
+
+/* visible - the bytes with CR and LF shown, for failure messages */
+static void visible(struct sbuf *sb, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\r')
+			sbuf_puts(sb, "\\r");
+		else if (p[i] == '\n')
+			sbuf_puts(sb, "\\n\n    ");
+		else
+			sbuf_putc(sb, p[i]);
+	}
+}
+
+enum smtp_session_end dialogue_run(const struct smtp_settings *set,
+				   const struct aiosmtpd_handler *handler,
+				   void *handler_ctx,
+				   const char *const *transcript,
+				   size_t chunk)
+{
+	struct sbuf client, expected, msg;
+	struct aiosmtpd_session peer = {.id = "TEST",
+					.peer_family = AF_INET,
+					.peer_addr = "127.0.0.1",
+					.peer_port = 4000};
+	struct smtp_session *session;
+	enum smtp_session_end end;
+	struct memstream ms;
+	struct smtp_io *io;
+	struct spool *spool = spool_new(NULL);
+
+	sbuf_init(&client, 1024);
+	sbuf_init(&expected, 1024);
+	for (const char *const *t = transcript; *t != NULL; t++) {
+		const char *text = *t + 3;
+
+		if (strncmp(*t, "C: ", 3) == 0) {
+			sbuf_puts(&client, text);
+			sbuf_puts(&client, "\r\n");
+		} else if (strncmp(*t, "R: ", 3) == 0) {
+			sbuf_puts(&client, text);
+		} else if (strncmp(*t, "S: ", 3) == 0) {
+			sbuf_puts(&expected, text);
+			sbuf_puts(&expected, "\r\n");
+		} else {
+			fail_msg("bad transcript line: %s", *t);
+		}
+	}
+	memstream_init(&ms, client.data, client.len, chunk);
+	io = smtp_io_new(&memstream_ops, &ms);
+	session = smtp_session_new(set, handler, handler_ctx, io, spool, &peer);
+	end = smtp_session_run(session);
+	smtp_session_free(&session);
+	smtp_io_free(&io);
+	spool_free(&spool);
+
+	if (ms.out.len != expected.len ||
+	    memcmp(ms.out.data, expected.data, expected.len) != 0) {
+		sbuf_init(&msg, 1024);
+		sbuf_puts(&msg, "replies differ\n  expected:\n    ");
+		visible(&msg, expected.data, expected.len);
+		sbuf_puts(&msg, "\n  got:\n    ");
+		visible(&msg, ms.out.data, ms.out.len);
+		print_error("%s\n", msg.data);
+		sbuf_free(&msg);
+		memstream_free(&ms);
+		sbuf_free(&client);
+		sbuf_free(&expected);
+		fail();
+	}
+	memstream_free(&ms);
+	sbuf_free(&client);
+	sbuf_free(&expected);
+	return end;
+}

@@ -1,0 +1,61 @@
+/*
+ * dialogue.h - drive the protocol engine from memory in unit tests
+ *
+ * A dialogue is a readable transcript:
+ *
+ *   "C: EHLO there"       a client line (CRLF is added)
+ *   "R: .\r\n"            raw client bytes, sent as they are
+ *   "S: 250 OK"           a reply line the server must send (CRLF added)
+ *
+ * The whole client side is queued first and the session runs until the
+ * input ends or the session closes, then everything the server wrote is
+ * compared with the S: lines.  The engine's replies depend only on the
+ * input, never on timing, so this is the same as a live conversation
+ * with every command pipelined.
+ */
+#ifndef AIOSMTPD_TEST_DIALOGUE_H
+#define AIOSMTPD_TEST_DIALOGUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aiosmtpd/handler.h"
+#include "smtp_io.h"
+#include "smtp_session.h"
+#include "sbuf.h"
+
+/* A stream over memory: reads hand out at most chunk octets. */
+struct memstream {
+	const char *in;
+	size_t in_len;
+	size_t pos;
+	size_t chunk; /* 0: everything at once */
+	struct sbuf out;
+	unsigned writes;
+	unsigned reads;
+	unsigned timer_restarts;
+	int fail_read_errno; /* at end of input: 0 for EOF, else this errno */
+};
+
+extern const struct smtp_stream_ops memstream_ops;
+
+void memstream_init(struct memstream *ms, const char *in, size_t len,
+		    size_t chunk);
+void memstream_free(struct memstream *ms);
+
+/* dialogue_settings - defaults for tests: hostname "mx.test", ident
+ * "ident" */
+void dialogue_settings(struct smtp_settings *set);
+
+/*
+ * dialogue_run - run a transcript through a session; fails the current
+ * cmocka test with a readable diff when the replies differ.  Returns how
+ * the session ended.
+ */
+enum smtp_session_end dialogue_run(const struct smtp_settings *set,
+				   const struct aiosmtpd_handler *handler,
+				   void *handler_ctx,
+				   const char *const *transcript,
+				   size_t chunk);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * test-conf.c - loading and checking the configuration file
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "conf.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	strcpy(path, "/tmp/test-conf.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+/* load - write text to the file and load it; returns the error or NULL */
+static char *load(struct conf *cfg, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	char *error = NULL;
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	conf_init(cfg);
+	if (conf_load(cfg, path, true, &error) == 0)
+		return NULL;
+	assert_non_null(error);
+	return error;
+}
+
+struct error_case {
+	const char *text;
+	const char *error; /* after "PATH:" */
+};
+
+static const struct error_case errors[] = {
+	{"tiemout = 10;\n", "1: unknown setting 'tiemout' (did you mean "
+			    "'timeout'?)"},
+	{"\n\ntimeout = \"ten\";\n", "3: 'timeout' must be an integer, not a "
+				     "string"},
+	{"timeout = 0;\n", "1: 'timeout' must be between 1 and 86400, not 0"},
+	{"smtputf8 = 1;\n", "1: 'smtputf8' must be true or false, not an "
+			    "integer"},
+	{"data_size_limit = \"12X\";\n",
+	 "1: 'data_size_limit' must be a size such as 33554432, \"512k\" or "
+	 "\"32M\""},
+	{"listeners = ( { address = \"127.0.0.1:25\"; protocl = \"smtp\"; } );",
+	 "1: unknown setting 'protocl' in a listener (did you mean "
+	 "'protocol'?)"},
+	{"listeners = ( { protocol = \"smtp\"; } );",
+	 "1: a listener needs an 'address'"},
+	{"listeners = ( { address = \"x\"; protocol = \"esmtp\"; } );",
+	 "1: 'protocol' must be \"smtp\" or \"lmtp\", not \"esmtp\""},
+	{"handler = { type = \"mailbox\"; };\n",
+	 "1: unknown handler type \"mailbox\" (known: \"debugging\", \"sink\", "
+	 "\"maildir\")"},
+	{"handler = { type = \"maildir\"; };\n", "1: this handler needs 'path'"},
+	{"timeout = 10\nident = ;\n", "2: syntax error"},
+	{"command_call_limit = { NOOP = \"5\"; };\n",
+	 "1: 'NOOP' must be an integer, not a string"},
+};
+
+static void test_errors(void **state)
+{
+	char want[512];
+
+	for (size_t i = 0; i < N_ELEMENTS(errors); i++) {
+		struct conf cfg;
+		char *error = load(&cfg, errors[i].text);
+
+		snprintf(want, sizeof(want), "%s:%s", path, errors[i].error);
+		assert_non_null(error);
+		assert_string_equal(error, want);
+		free(error);
+		conf_free(&cfg);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct conf cfg;
+	char *error = NULL;
+
+	conf_init(&cfg);
+	/* the default file may be absent */
+	assert_int_equal(conf_load(&cfg, "/nonexistent/aiosmtpd.conf", false,
+				   &error),
+			 0);
+	/* a file named on the command line may not */
+	assert_int_equal(conf_load(&cfg, "/nonexistent/aiosmtpd.conf", true,
+				   &error),
+			 -1);
+	assert_string_equal(error, "/nonexistent/aiosmtpd.conf: cannot read: "
+				   "No such file or directory");
+	free(error);
+	conf_free(&cfg);
+}
+
+static void test_values(void **state)
+{
+	struct conf cfg;
+	const struct smtp_settings *l0, *l1;
+	char *error = load(&cfg,
+			   "hostname = \"mx.example.org\";\n"
+			   "data_size_limit = \"10M\";\n"
+			   "timeout = 60;\n"
+			   "command_call_limit = { default = 7; noop = 3; };\n"
+			   "listeners = (\n"
+			   "  { address = \"127.0.0.1:2525\"; },\n"
+			   "  { address = \"unix:/tmp/x.sock\";\n"
+			   "    protocol = \"lmtp\"; smtputf8 = true;\n"
+			   "    data_size_limit = 0; }\n"
+			   ");\n"
+			   "handler = { type = \"maildir\"; path = \"/m\"; };\n");
+
+	assert_null(error);
+	conf_finish(&cfg);
+	assert_int_equal(cfg.n_listeners, 2);
+	l0 = &cfg.listeners[0].session.smtp;
+	l1 = &cfg.listeners[1].session.smtp;
+	assert_string_equal(l0->hostname, "mx.example.org");
+	assert_int_equal(l0->data_size_limit, 10 * 1024 * 1024);
+	assert_false(l0->lmtp);
+	assert_true(l0->call_limit_enabled);
+	assert_int_equal(l0->call_limit_default, 7);
+	assert_int_equal(l0->n_call_limits, 1);
+	assert_string_equal(l0->call_limits[0].verb, "NOOP");
+	assert_int_equal(l0->call_limits[0].limit, 3);
+	assert_int_equal(cfg.listeners[0].session.timeout, 60);
+	assert_true(l1->lmtp);
+	assert_true(l1->smtputf8);
+	assert_int_equal(l1->data_size_limit, 0);
+	assert_int_equal(l1->n_call_limits, 1);
+	assert_string_equal(cfg.handler, "maildir");
+	assert_int_equal(cfg.n_handler_args, 1);
+	assert_string_equal(cfg.handler_args[0], "/m");
+	conf_free(&cfg);
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(conf_parse_size("33554432", &v), 0);
+	assert_int_equal(v, 33554432);
+	assert_int_equal(conf_parse_size("512k", &v), 0);
+	assert_int_equal(v, 512 * 1024);
+	assert_int_equal(conf_parse_size("2G", &v), 0);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(conf_parse_size("", &v), -1);
+	assert_int_equal(conf_parse_size("-1", &v), -1);
+	assert_int_equal(conf_parse_size("1MB", &v), -1);
+	assert_int_equal(conf_parse_size("99999999999999999999", &v), -1);
+}
+
+static void test_defaults(void **state)
+{
+	struct conf cfg;
+
+	conf_init(&cfg);
+	conf_finish(&cfg);
+	assert_int_equal(cfg.n_listeners, 1);
+	assert_string_equal(cfg.listeners[0].address, "localhost:8025");
+	assert_string_equal(cfg.handler, "Debugging");
+	assert_int_equal(cfg.session.smtp.data_size_limit, 33554432);
+	assert_int_equal(cfg.session.timeout, 300);
+	assert_false(cfg.session.smtp.call_limit_enabled);
+	assert_non_null(cfg.hostname);
+	conf_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_defaults),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

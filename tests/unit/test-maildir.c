@@ -1,0 +1,249 @@
+/*
+ * test-maildir.c - the Mailbox file format and durable delivery
+ *
+ * The expected files were produced by Python 3.11's email package the way
+ * aiosmtpd's Mailbox handler uses it (message_from_bytes, three headers
+ * appended, BytesGenerator without header wrapping).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "handler.h"
+#include "maildir.h"
+#include "spool.h"
+#include "sbuf.h"
+
+struct render_case {
+	const char *in;
+	const char *out;
+};
+
+static const struct render_case renders[] = {
+	{"Subject: foo \r\n\r\nbody\r\n",
+	 "Subject: foo \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nbody\n"},
+	{"Subject:foo\r\n\r\nb\r\n",
+	 "Subject: foo\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject:   foo  \r\n\r\nb\r\n",
+	 "Subject: foo  \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: a\r\n  b \r\n\tc\r\n\r\nx\r\n",
+	 "Subject: a\n  b\n\tc\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"Subject: a\r\n \r\n b\r\n\r\nx\r\n",
+	 "Subject: a\n b\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"Subject:\r\n\r\nx\r\n",
+	 "Subject: \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"Subject: a  b\r\n\r\nx\r\n",
+	 "Subject: a  b\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"From foo bar\r\nSubject: x\r\n\r\nb\r\n",
+	 "Subject: x\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"hello\r\nSubject: x\r\n\r\nb\r\n",
+	 "X-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nhello\nSubject: x\n\nb\n"},
+	{" cont\r\nSubject: x\r\n\r\nb\r\n",
+	 "Subject: x\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: x\r\n",
+	 "Subject: x\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\n"},
+	{"",
+	 "X-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\n"},
+	{"Subject: \xc3\xa9 x \r\n\r\nb\xff\r\n",
+	 "Subject: \xc3\xa9 x \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\xff\n"},
+	{"Subject: a\rb\r\n\r\nx\r\ny\rz\n",
+	 "Subject: a\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n\nx\ny\nz\n"},
+	{"Subject: x\r\nFrom y\r\nTo: z\r\n\r\nb\r\n",
+	 "Subject: x\nTo: z\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{":x\r\nSubject: y\r\n\r\nb\r\n",
+	 "Subject: y\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: x\r\n\r\n\r\nb\r\n\r\n",
+	 "Subject: x\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\n\nb\n\n"},
+	{"Subject:\r\n foo\r\n\r\nb\r\n",
+	 "Subject: \n foo\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: a\r\n  \r\n b\r\n\r\nx\r\n",
+	 "Subject: a  \n b\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"A: 1\r\nFrom x\r\n\r\nb\r\n",
+	 "A: 1\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nFrom x\nb\n"},
+	{"X-Foo : bar\r\n\r\nb\r\n",
+	 "X-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nX-Foo : bar\n\nb\n"},
+	{"Subject: a\x0b" "b\r\n\r\nx\r\n",
+	 "Subject: a\nb\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"Subject: \t tab\r\n\r\nb\r\n",
+	 "Subject: tab\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: a\r\n\tb \r\n\r\nx\r\n",
+	 "Subject: a\n\tb\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+	{"Subject: a \r\n\r\nb",
+	 "Subject: a \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb"},
+	{"From: a@b\r\nTo: c@d\r\n\r\nHi\r\n.\r\n",
+	 "From: a@b\nTo: c@d\nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nHi\n.\n"},
+	{"Subject: \r\n\r\nb\r\n",
+	 "Subject: \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nb\n"},
+	{"Subject: a \t\r\n b  \r\n\r\nx\r\n",
+	 "Subject: a \t\n b  \nX-Peer: ('127.0.0.1', 4000)\nX-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\nx\n"},
+};
+
+static const char *const rcpts[] = {"c@d", "e@f"};
+static const struct aiosmtpd_session session = {
+	.id = "TEST",
+	.peer_family = AF_INET,
+	.peer_addr = "127.0.0.1",
+	.peer_port = 4000,
+};
+
+static int collect(void *ctx, const char *data, size_t len)
+{
+	sbuf_append(ctx, data, len);
+	return 0;
+}
+
+/* envelope_for - an envelope whose content is in, split over the spool's
+ * memory and file when big is set */
+static void envelope_for(struct aiosmtpd_envelope *e, struct spool *spool,
+			 const char *in)
+{
+	memset(e, 0, sizeof(*e));
+	e->mail_from = "a@b";
+	e->rcpt_tos = rcpts;
+	e->n_rcpt_tos = 2;
+	spool_reset(spool);
+	assert_int_equal(spool_write(spool, in, strlen(in)), 0);
+	e->content = spool_content(spool);
+	e->content_size = spool_size(spool);
+}
+
+static void test_render(void **state)
+{
+	struct spool *spool = spool_new(NULL);
+
+	for (size_t i = 0; i < N_ELEMENTS(renders); i++) {
+		struct aiosmtpd_envelope e;
+		struct sbuf out;
+
+		envelope_for(&e, spool, renders[i].in);
+		sbuf_init(&out, 256);
+		assert_int_equal(maildir_render(&session, &e, collect, &out),
+				 0);
+		if (strcmp(out.data, renders[i].out) != 0)
+			fail_msg("case %zu:\n%s\nexpected:\n%s", i, out.data,
+				 renders[i].out);
+		sbuf_free(&out);
+	}
+	spool_free(&spool);
+}
+
+/* test_render_large - a body far past the spool's memory part keeps every
+ * line, LF-terminated */
+static void test_render_large(void **state)
+{
+	struct spool *spool = spool_new(NULL);
+	struct aiosmtpd_envelope e;
+	struct sbuf in, out, want;
+
+	sbuf_init(&in, 1 << 20);
+	sbuf_init(&want, 1 << 20);
+	sbuf_puts(&in, "Subject: big\r\n\r\n");
+	sbuf_puts(&want, "Subject: big\nX-Peer: ('127.0.0.1', 4000)\n"
+			   "X-MailFrom: a@b\nX-RcptTo: c@d, e@f\n\n");
+	for (int i = 0; i < 20000; i++) {
+		sbuf_printf(&in, "line %d of the body\r\n", i);
+		sbuf_printf(&want, "line %d of the body\n", i);
+	}
+	envelope_for(&e, spool, in.data);
+	sbuf_init(&out, 1 << 20);
+	assert_int_equal(maildir_render(&session, &e, collect, &out), 0);
+	assert_int_equal(out.len, want.len);
+	assert_memory_equal(out.data, want.data, want.len);
+	sbuf_free(&in);
+	sbuf_free(&out);
+	sbuf_free(&want);
+	spool_free(&spool);
+}
+
+static size_t count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_deliver(void **state)
+{
+	char root[] = "/tmp/test-maildir.XXXXXX", dir[128], path[256];
+	struct spool *spool = spool_new(NULL);
+	const char *error = NULL;
+	struct aiosmtpd_envelope e;
+	struct stat st;
+	char *name = NULL;
+
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/a/b/Maildir", root);
+	assert_int_equal(maildir_create(dir, &error), 0);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	envelope_for(&e, spool, "Subject: x\r\n\r\nbody\r\n");
+	assert_int_equal(maildir_deliver(dir, &session, &e, &name), 0);
+	assert_non_null(strstr(name, ".M"));
+	assert_null(strchr(name, '/'));
+	snprintf(path, sizeof(path), "%s/new/%s", dir, name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	assert_int_equal(count_files(path), 0);
+	free(name);
+
+	/* a second delivery gets a new name */
+	assert_int_equal(maildir_deliver(dir, &session, &e, NULL), 0);
+	snprintf(path, sizeof(path), "%s/new", dir);
+	assert_int_equal(count_files(path), 2);
+
+	/* a Maildir that vanished: the delivery fails, nothing is left */
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(maildir_deliver(dir, &session, &e, NULL), -1);
+	spool_free(&spool);
+}
+
+static void test_handler_args(void **state)
+{
+	const char *error = NULL;
+	char a[] = "a", b[] = "b";
+	char *none[] = {NULL}, *two[] = {a, b, NULL};
+
+	assert_null(handler_mailbox.init(0, none, &error));
+	assert_string_equal(error, "The directory for the maildir is required");
+	assert_null(handler_mailbox.init(2, two, &error));
+	assert_string_equal(error, "Too many arguments for Mailbox handler");
+	assert_ptr_equal(handler_find("aiosmtpd.handlers.Mailbox"),
+			 &handler_mailbox);
+	assert_ptr_equal(handler_find("maildir"), &handler_mailbox);
+	assert_ptr_equal(handler_find("Sink"), &handler_sink);
+	assert_null(handler_find("aiosmtpd.handlers.Proxyy"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_large),
+		cmocka_unit_test(test_deliver),
+		cmocka_unit_test(test_handler_args),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
