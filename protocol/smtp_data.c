@@ -41,8 +41,9 @@ static void emit(struct smtp_data_reader *rd, const char *data, size_t len)
 		rd->sink(rd->sink_ctx, data, len);
 }
 
-/* grow_line - n more content octets on this line; past 1001 the message
- * is too long, unless it already failed for another reason */
+/* grow_line - n more content octets on this line; past 1001 without a
+ * CRLF aiosmtpd's reader overruns and the message is too long at once,
+ * unless it already failed for another reason */
 static void grow_line(struct smtp_data_reader *rd, size_t n)
 {
 	rd->line_len += n;
@@ -51,13 +52,18 @@ static void grow_line(struct smtp_data_reader *rd, size_t n)
 		rd->status = SMTP_DATA_TOO_LONG;
 }
 
-/* end_line - a CRLF ended a line: count it, as aiosmtpd does, whole */
+/* end_line - a CRLF ended a line: count it, as aiosmtpd does, whole;
+ * then check its length with the CRLF, as aiosmtpd checks a line that
+ * fitted its reader (so at the end of a line the size limit comes first) */
 static void end_line(struct smtp_data_reader *rd)
 {
 	rd->counted += rd->line_len + 2;
 	if (rd->status == SMTP_DATA_NOMINAL && rd->limit != 0 &&
 	    rd->counted > rd->limit)
 		rd->status = SMTP_DATA_TOO_MUCH;
+	if (rd->status == SMTP_DATA_NOMINAL &&
+	    rd->line_len + 2 > SMTP_DATA_LINE_LIMIT)
+		rd->status = SMTP_DATA_TOO_LONG;
 	rd->line_len = 0;
 	rd->state = S_START;
 }

@@ -8,10 +8,12 @@
  *     never ends the data;
  *   - the data ends at a line that is exactly ".<CR><LF>";
  *   - a leading dot is removed from every other line that has one;
- *   - a line of more than 1001 octets before its CRLF makes the message
- *     TOO_LONG; more than the size limit in total (counting every line but
- *     the final one, CRLF and stuffed dots included) makes it TOO_MUCH;
- *     whichever happens first wins, and the content after it is dropped
+ *   - a line of more than 1001 octets with its CRLF (stuffed dot
+ *     included) makes the message TOO_LONG; more than the size limit in
+ *     total (counting every line but the final one, CRLF and stuffed dots
+ *     included) makes it TOO_MUCH; whichever happens first wins (for a
+ *     line of 1000 or 1001 octets before its CRLF, the size is counted
+ *     first, as aiosmtpd counts it), and the content after it is dropped
  *     while the input is still read to the final dot.
  *
  * Content is handed to a sink in as few calls as the input allows: runs of
@@ -24,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* RFC 5321 4.5.3.1.6: 998 octets + CRLF + a stuffed dot, as aiosmtpd. */
+/* aiosmtpd's line_length_limit: 998 octets + CRLF + a stuffed dot
+ * (RFC 5321 4.5.3.1.6), the CRLF included. */
 #define SMTP_DATA_LINE_LIMIT 1001
 
 enum smtp_data_status {

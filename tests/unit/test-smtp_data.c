@@ -52,9 +52,14 @@ static const struct data_case cases[] = {
 	{"too much, then a long line", "123456789\r\n", 10, SMTP_DATA_TOO_MUCH,
 	 NULL, NULL}, /* completed at run time with a long line */
 	{"a long line first wins", NULL, 10, SMTP_DATA_TOO_LONG, NULL, ""},
-	{"1001 octets", NULL, 0, SMTP_DATA_NOMINAL, NULL, ""},
-	{"1002 octets", NULL, 0, SMTP_DATA_TOO_LONG, NULL, ""},
-	{"1001 octets and a dot", NULL, 0, SMTP_DATA_TOO_LONG, NULL, ""},
+	{"999 octets", NULL, 0, SMTP_DATA_NOMINAL, NULL, ""},
+	{"1000 octets", NULL, 0, SMTP_DATA_TOO_LONG, NULL, ""},
+	{"998 octets and a dot", NULL, 0, SMTP_DATA_NOMINAL, NULL, ""},
+	{"999 octets and a dot", NULL, 0, SMTP_DATA_TOO_LONG, NULL, ""},
+	{"1000 octets, too much first", NULL, 5, SMTP_DATA_TOO_MUCH, NULL,
+	 ""},
+	{"1002 octets, too long first", NULL, 5, SMTP_DATA_TOO_LONG, NULL,
+	 ""},
 	{"long line ending in a dot is not the end", NULL, 0,
 	 SMTP_DATA_TOO_LONG, NULL, ""},
 };
@@ -74,15 +79,12 @@ static char *long_input(const struct data_case *c)
 	} else if (strcmp(c->name, "a long line first wins") == 0) {
 		sbuf_append(&sb, line, 1002);
 		sbuf_puts(&sb, "\r\n0123456789\r\n.\r\n");
-	} else if (strcmp(c->name, "1001 octets") == 0) {
-		sbuf_append(&sb, line, 1001);
-		sbuf_puts(&sb, "\r\n.\r\n");
-	} else if (strcmp(c->name, "1002 octets") == 0) {
-		sbuf_append(&sb, line, 1002);
-		sbuf_puts(&sb, "\r\n.\r\n");
-	} else if (strcmp(c->name, "1001 octets and a dot") == 0) {
-		sbuf_puts(&sb, ".");
-		sbuf_append(&sb, line, 1001);
+	} else if (strncmp(c->name, "99", 2) == 0 ||
+		   strncmp(c->name, "100", 3) == 0) {
+		/* "N octets[ and a dot][, ...]": a line of N octets */
+		if (strstr(c->name, "and a dot") != NULL)
+			sbuf_puts(&sb, ".");
+		sbuf_append(&sb, line, (size_t)atoi(c->name));
 		sbuf_puts(&sb, "\r\n.\r\n");
 	} else {
 		sbuf_append(&sb, line, 1100);
