@@ -105,16 +105,24 @@ static void spawn(struct master *m)
 		.generation = ++m->generation,
 		.shutdown_timeout = m->opts->shutdown_timeout,
 	};
+	sigset_t all, saved;
 	struct child *c;
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* Until the child has dropped the master's handlers and pipe, a
+	 * signal sent to it would be reported to the master as its own:
+	 * keep every signal blocked across fork(). */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &saved);
+	pid = fork();
+	if (pid == 0) {
+		restore_signals();
+		worker_main(&env); /* sets its own signal mask */
+	}
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	if (pid < 0) {
 		log_error("fork() failed: %m");
 		return;
-	}
-	if (pid == 0) {
-		restore_signals();
-		worker_main(&env);
 	}
 	m->children = xrealloc(m->children,
 			       (m->n_children + 1) * sizeof(*m->children));
@@ -153,13 +161,15 @@ static void child_died(struct master *m, struct child *c, int wstatus)
 		     sockstream_now() - c->started < EARLY_DEATH_MS;
 	bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 
-	if (WIFSIGNALED(wstatus) && !m->stopping)
-		log_warning("worker %d killed by signal %d", (int)c->pid,
-			    WTERMSIG(wstatus));
-	else if (!clean)
+	if (WIFSIGNALED(wstatus)) {
+		if (!m->stopping)
+			log_warning("worker %d killed by signal %d",
+				    (int)c->pid, WTERMSIG(wstatus));
+	} else if (!clean) {
 		log_warning("worker %d exited with status %d", (int)c->pid,
 			    WEXITSTATUS(wstatus));
-	if (!clean && early) {
+	}
+	if (!clean && early && !m->stopping) {
 		m->backoff_ms = m->backoff_ms == 0 ? BACKOFF_FIRST_MS
 						   : m->backoff_ms * 2;
 		if (m->backoff_ms > BACKOFF_MAX_MS)

@@ -70,12 +70,14 @@ static void setup_signals(void)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
+	/* The master forks with every signal blocked; a stop request that
+	 * arrived since then is still pending and is taken in the first
+	 * ppoll(). */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &wait_mask);
-	sigdelset(&wait_mask, SIGTERM);
-	sigdelset(&wait_mask, SIGINT);
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(&wait_mask);
 }
 
 static void report(struct worker *w, enum worker_state state)
