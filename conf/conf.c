@@ -822,6 +822,44 @@ static void print_session(const struct session_conf *sc, FILE *out,
 	fprintf(out, " };\n");
 }
 
+/* handler_type - the configuration file's type for a handler named on
+ * the command line ("Mailbox", "aiosmtpd.handlers.Sink", ...) */
+static const char *handler_type(const char *name)
+{
+	static const char *const types[][2] = {
+		{"debugging", "debugging"},
+		{"sink", "sink"},
+		{"mailbox", "maildir"},
+		{"maildir", "maildir"},
+	};
+	const char *dotted = "aiosmtpd.handlers.";
+
+	if (strncmp(name, dotted, strlen(dotted)) == 0)
+		name += strlen(dotted);
+	for (size_t i = 0; i < N_ELEMENTS(types); i++) {
+		if (strcasecmp(name, types[i][0]) == 0)
+			return types[i][1];
+	}
+	return name;
+}
+
+/* print_handler - the handler group, as the file would say it */
+static void print_handler(const struct conf *cfg, FILE *out)
+{
+	const char *type = handler_type(cfg->handler);
+
+	fprintf(out, "handler = { type = ");
+	print_quoted(out, type);
+	if (cfg->n_handler_args == 1 && strcmp(type, "debugging") == 0) {
+		fprintf(out, "; stream = ");
+		print_quoted(out, cfg->handler_args[0]);
+	} else if (cfg->n_handler_args == 1 && strcmp(type, "maildir") == 0) {
+		fprintf(out, "; path = ");
+		print_quoted(out, cfg->handler_args[0]);
+	}
+	fprintf(out, "; };\n");
+}
+
 void conf_print(const struct conf *cfg, FILE *out)
 {
 	fprintf(out, "# effective configuration, from %s\n",
@@ -832,13 +870,8 @@ void conf_print(const struct conf *cfg, FILE *out)
 	print_quoted(out, cfg->ident != NULL ? cfg->ident : "");
 	fprintf(out, ";\nshutdown_timeout = %u;\n", cfg->shutdown_timeout);
 	print_session(&cfg->session, out, "");
-	fprintf(out, "handler = { type = ");
-	print_quoted(out, cfg->handler);
-	for (size_t i = 0; i < cfg->n_handler_args; i++) {
-		fprintf(out, "; arg%zu = ", i);
-		print_quoted(out, cfg->handler_args[i]);
-	}
-	fprintf(out, "; };\nlisteners = (\n");
+	print_handler(cfg, out);
+	fprintf(out, "listeners = (\n");
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct listener_conf *lc = &cfg->listeners[i];
 
