@@ -205,7 +205,7 @@ def daemon(tmp_path):
         if workers:
             argv += ["-w", str(workers)]
         argv += list(args)
-        n = n_addresses if n_addresses else len(listeners or [None])
+        n = n_addresses if n_addresses is not None else len(listeners or [None])
         server = Server(argv, n_addresses=n)
         started.append(server)
         return server.start()
@@ -228,7 +228,9 @@ def reference(tmp_path):
         argv = [PYTHON, REFSERVER, "--hostname", HOSTNAME]
         for key, value in kwargs.items():
             argv += ["--" + key.replace("_", "-"), repr(value)]
-        server = Server(argv)
+        # aiosmtpd's Debugging handler never flushes its stream.
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        server = Server(argv, env=env)
         started.append(server)
         return server.start()
 
