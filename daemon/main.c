@@ -116,6 +116,9 @@ int main(int argc, char *argv[])
 	if (conf_load(&cfg, cli.config != NULL ? cli.config : DEFAULT_CONFIG,
 		      cli.config != NULL, &error) < 0) {
 		fprintf(stderr, "aiosmtpd: %s\n", error);
+		free(error);
+		conf_free(&cfg);
+		cli_free(&cli);
 		return CONF_EXIT_STATUS;
 	}
 	apply_cli(&cli, &cfg);
@@ -125,6 +128,8 @@ int main(int argc, char *argv[])
 	conf_finish(&cfg);
 	if (cli.check_config) {
 		conf_print(&cfg, stdout);
+		conf_free(&cfg);
+		cli_free(&cli);
 		return 0;
 	}
 
