@@ -1,10 +1,11 @@
 /*
  * conf.c - configuration defaults, loading and validation
  *
- * libconfig has no schema, so each group has a table of the keys it may
- * hold, each with a function that checks the value's type and range and
- * stores it.  Anything not in a table is an error.  Values are copied out
- * of libconfig's tree, which is destroyed before conf_load() returns.
+ * Each group of the file has a table of the keys it may hold, each with a
+ * function that checks the value (through cfgread) and stores it.  Values
+ * are copied out of libconfig's tree, which is destroyed before
+ * conf_load() returns.  Listeners are read after every global key, since
+ * each starts from the global session settings.
  */
 #include "config.h"
 
@@ -12,30 +13,24 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <netdb.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "alloc.h"
-#include "sbuf.h"
+#include "cfgread.h"
 #include "conf.h"
+#include "sbuf.h"
 
 #define DEFAULT_LISTENER "localhost:8025"
 #define DEFAULT_IDENT "aiosmtpd-c " PACKAGE_VERSION
 
 struct loader {
 	struct conf *cfg;
-	char *error;
-};
-
-typedef int key_fn(struct loader *ld, config_setting_t *s,
-		   struct session_conf *sc);
-
-struct key {
-	const char *name;
-	key_fn *apply;
+	struct cfgread cr;
 };
 
 /* --- session settings ---------------------------------------------------- */
@@ -58,6 +53,7 @@ static void session_copy(struct session_conf *dst,
 			 const struct session_conf *src)
 {
 	*dst = *src;
+	dst->call_limits = NULL;
 	if (src->smtp.n_call_limits > 0) {
 		size_t size = src->smtp.n_call_limits * sizeof(*src->call_limits);
 
@@ -67,164 +63,31 @@ static void session_copy(struct session_conf *dst,
 	dst->smtp.call_limits = dst->call_limits;
 }
 
-/* --- errors -------------------------------------------------------------- */
+typedef int session_key_fn(struct loader *ld, config_setting_t *s,
+			   struct session_conf *sc);
 
-static int fail(struct loader *ld, const config_setting_t *s,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(struct loader *ld, const config_setting_t *s,
-		const char *fmt, ...)
-{
-	struct sbuf sb;
-	const char *file = config_setting_source_file(s);
-	va_list ap;
-
-	sbuf_init(&sb, 128);
-	sbuf_printf(&sb, "%s:%u: ", file != NULL ? file : ld->cfg->file,
-		      config_setting_source_line(s));
-	va_start(ap, fmt);
-	sbuf_vprintf(&sb, fmt, ap);
-	va_end(ap);
-	free(ld->error);
-	ld->error = sbuf_detach(&sb);
-	return -1;
-}
-
-static const char *name_of(const config_setting_t *s)
-{
-	const char *name = config_setting_name(s);
-
-	return name != NULL ? name : "(element)";
-}
-
-static const char *type_name(int type)
-{
-	switch (type) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a number";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "true or false";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	default:
-		return "unknown";
-	}
-}
-
-static int wrong_type(struct loader *ld, const config_setting_t *s,
-		      const char *wanted)
-{
-	return fail(ld, s, "'%s' must be %s, not %s", name_of(s), wanted,
-		    type_name(config_setting_type(s)));
-}
-
-/* --- typed getters -------------------------------------------------------- */
-
-static int get_bool(struct loader *ld, const config_setting_t *s, bool *b)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return wrong_type(ld, s, "true or false");
-	*b = config_setting_get_bool(s) != 0;
-	return 0;
-}
-
-static int get_int(struct loader *ld, const config_setting_t *s,
-		   long long min, long long max, long long *v)
-{
-	int type = config_setting_type(s);
-
-	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-		return wrong_type(ld, s, "an integer");
-	*v = config_setting_get_int64(s);
-	if (*v < min || *v > max)
-		return fail(ld, s, "'%s' must be between %lld and %lld, not "
-				   "%lld",
-			    name_of(s), min, max, *v);
-	return 0;
-}
-
-static int get_string(struct loader *ld, const config_setting_t *s,
-		      const char **v)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return wrong_type(ld, s, "a string");
-	*v = config_setting_get_string(s);
-	return 0;
-}
-
-int conf_parse_size(const char *text, uint64_t *size_r)
-{
-	unsigned long long v;
-	uint64_t unit = 1;
-	char *end;
-
-	if (*text < '0' || *text > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end == 'k' || *end == 'K')
-		unit = 1024, end++;
-	else if (*end == 'M')
-		unit = 1024 * 1024, end++;
-	else if (*end == 'G')
-		unit = 1024ULL * 1024 * 1024, end++;
-	if (*end != '\0' || v > UINT64_MAX / unit)
-		return -1;
-	*size_r = v * unit;
-	return 0;
-}
-
-/* get_size - an integer, or a string with a k, M or G suffix */
-static int get_size(struct loader *ld, const config_setting_t *s,
-		    uint64_t max, uint64_t *v)
-{
-	long long n;
-
-	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-		if (conf_parse_size(config_setting_get_string(s), v) < 0)
-			return fail(ld, s, "'%s' must be a size such as "
-					   "33554432, \"512k\" or \"32M\"",
-				    name_of(s));
-	} else {
-		if (get_int(ld, s, 0, LLONG_MAX, &n) < 0)
-			return -1;
-		*v = (uint64_t)n;
-	}
-	if (*v > max)
-		return fail(ld, s, "'%s' must be at most %llu", name_of(s),
-			    (unsigned long long)max);
-	return 0;
-}
-
-/* --- session keys (global, or per listener) ------------------------------- */
+struct session_key {
+	const char *name;
+	session_key_fn *apply;
+};
 
 static int key_data_size_limit(struct loader *ld, config_setting_t *s,
 			       struct session_conf *sc)
 {
-	return get_size(ld, s, (uint64_t)1 << 40, &sc->smtp.data_size_limit);
+	return cfgread_size(&ld->cr, s, (uint64_t)1 << 40,
+			    &sc->smtp.data_size_limit);
 }
 
 static int key_smtputf8(struct loader *ld, config_setting_t *s,
 			struct session_conf *sc)
 {
-	return get_bool(ld, s, &sc->smtp.smtputf8);
+	return cfgread_bool(&ld->cr, s, &sc->smtp.smtputf8);
 }
 
 static int key_decode_data(struct loader *ld, config_setting_t *s,
 			   struct session_conf *sc)
 {
-	return get_bool(ld, s, &sc->smtp.decode_data);
+	return cfgread_bool(&ld->cr, s, &sc->smtp.decode_data);
 }
 
 static int key_timeout(struct loader *ld, config_setting_t *s,
@@ -232,7 +95,7 @@ static int key_timeout(struct loader *ld, config_setting_t *s,
 {
 	long long v = 0;
 
-	if (get_int(ld, s, 1, 86400, &v) < 0)
+	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
 		return -1;
 	sc->timeout = (unsigned)v;
 	return 0;
@@ -244,7 +107,7 @@ static int key_command_size_limit(struct loader *ld, config_setting_t *s,
 	long long v = 0;
 
 	/* The input buffer holds the longest line plus MAIL's extra room. */
-	if (get_int(ld, s, 64, SMTP_IO_INPUT_SIZE / 2, &v) < 0)
+	if (cfgread_int(&ld->cr, s, 64, SMTP_IO_INPUT_SIZE / 2, &v) < 0)
 		return -1;
 	sc->smtp.command_size_limit = (size_t)v;
 	return 0;
@@ -255,7 +118,7 @@ static int key_local_part_limit(struct loader *ld, config_setting_t *s,
 {
 	long long v = 0;
 
-	if (get_int(ld, s, 0, 1000, &v) < 0)
+	if (cfgread_int(&ld->cr, s, 0, 1000, &v) < 0)
 		return -1;
 	sc->smtp.local_part_limit = (size_t)v;
 	return 0;
@@ -269,14 +132,14 @@ static int add_call_limit(struct loader *ld, config_setting_t *s,
 	struct smtp_call_limit *cl;
 	long long v = 0;
 
-	if (get_int(ld, s, 0, INT_MAX, &v) < 0)
+	if (cfgread_int(&ld->cr, s, 0, INT_MAX, &v) < 0)
 		return -1;
 	if (strcmp(verb, "default") == 0 || strcmp(verb, "*") == 0) {
 		sc->smtp.call_limit_default = (long)v;
 		return 0;
 	}
 	if (strlen(verb) >= sizeof(cl->verb))
-		return fail(ld, s, "'%s' is not a command", verb);
+		return cfgread_fail(&ld->cr, s, "'%s' is not a command", verb);
 	sc->call_limits =
 		xrealloc(sc->call_limits, (sc->smtp.n_call_limits + 1) *
 						  sizeof(*sc->call_limits));
@@ -304,7 +167,7 @@ static int key_command_call_limit(struct loader *ld, config_setting_t *s,
 	sc->smtp.call_limit_enabled = true;
 	sc->smtp.call_limit_default = SMTP_CALL_LIMIT_DEFAULT;
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		if (get_int(ld, s, 0, INT_MAX, &v) < 0)
+		if (cfgread_int(&ld->cr, s, 0, INT_MAX, &v) < 0)
 			return -1;
 		sc->smtp.call_limit_default = (long)v;
 		return 0;
@@ -316,7 +179,7 @@ static int key_command_call_limit(struct loader *ld, config_setting_t *s,
 	return 0;
 }
 
-static const struct key session_keys[] = {
+static const struct session_key session_keys[] = {
 	{"command_call_limit", key_command_call_limit},
 	{"command_size_limit", key_command_size_limit},
 	{"data_size_limit", key_data_size_limit},
@@ -326,78 +189,135 @@ static const struct key session_keys[] = {
 	{"timeout", key_timeout},
 };
 
-/* --- tables and the walk --------------------------------------------------- */
-
-/* edit_distance - Levenshtein distance, for "did you mean" hints */
-static size_t edit_distance(const char *a, const char *b)
+static const struct session_key *find_session_key(const char *name)
 {
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-	if (la >= 64 || lb >= 64)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-
-			cur[j] = sub < del ? (sub < ins ? sub : ins)
-					   : (del < ins ? del : ins);
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
-	}
-	return prev[lb];
-}
-
-/* unknown_key - the error for a key no table knows, with the nearest
- * known name when one is close */
-static int unknown_key(struct loader *ld, const config_setting_t *s,
-		       const char *where, const struct key *const tables[],
-		       const size_t sizes[], size_t n_tables)
-{
-	const char *name = name_of(s), *best = NULL;
-	size_t best_d = 3;
-
-	for (size_t t = 0; t < n_tables; t++) {
-		for (size_t i = 0; i < sizes[t]; i++) {
-			size_t d = edit_distance(name, tables[t][i].name);
-
-			if (d < best_d) {
-				best_d = d;
-				best = tables[t][i].name;
-			}
-		}
-	}
-	if (best != NULL)
-		return fail(ld, s, "unknown setting '%s'%s (did you mean "
-				   "'%s'?)",
-			    name, where, best);
-	return fail(ld, s, "unknown setting '%s'%s", name, where);
-}
-
-static const struct key *find_key(const struct key *table, size_t n,
-				  const char *name)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(table[i].name, name) == 0)
-			return &table[i];
+	for (size_t i = 0; i < N_ELEMENTS(session_keys); i++) {
+		if (strcmp(session_keys[i].name, name) == 0)
+			return &session_keys[i];
 	}
 	return NULL;
 }
 
-/* --- listeners ------------------------------------------------------------- */
+/* names_with_session - a group's own names and the session keys, for
+ * "did you mean" hints */
+static const char **names_with_session(const char *const *own)
+{
+	size_t n = 0, k = 0;
+	const char **names;
+
+	while (own[n] != NULL)
+		n++;
+	names = xcalloc(n + N_ELEMENTS(session_keys) + 1, sizeof(*names));
+	for (; k < n; k++)
+		names[k] = own[k];
+	for (size_t i = 0; i < N_ELEMENTS(session_keys); i++)
+		names[k++] = session_keys[i].name;
+	return names;
+}
+
+/* --- handlers ------------------------------------------------------------ */
+
+static void handler_conf_clear(struct handler_conf *h)
+{
+	for (size_t i = 0; i < h->n_args; i++)
+		free(h->args[i]);
+	XFREE(h->args);
+	XFREE(h->name);
+	h->n_args = 0;
+}
+
+static void handler_conf_set(struct handler_conf *h, const char *name,
+			     size_t n_args, const char *const *args)
+{
+	handler_conf_clear(h);
+	h->name = xstrdup(name);
+	h->args = xcalloc(n_args + 1, sizeof(*h->args));
+	for (size_t i = 0; i < n_args; i++)
+		h->args[i] = xstrdup(args[i]);
+	h->n_args = n_args;
+}
+
+/* The handler types of the file, and the one argument each may take. */
+struct handler_type {
+	const char *type;
+	const char *arg; /* the key holding its argument, or NULL */
+	bool arg_required;
+};
+
+static const struct handler_type handler_types[] = {
+	{"debugging", "stream", false},
+	{"sink", NULL, false},
+	{"maildir", "path", true},
+};
+
+static const char *const handler_names[] = {"path", "stream", "type", NULL};
+
+static const struct handler_type *find_handler_type(const char *type)
+{
+	for (size_t i = 0; i < N_ELEMENTS(handler_types); i++) {
+		if (strcmp(handler_types[i].type, type) == 0)
+			return &handler_types[i];
+	}
+	return NULL;
+}
+
+/* load_handler - handler = { type = "debugging" | "sink" | "maildir";
+ * stream = "stdout" | "stderr"; path = "/var/mail/Maildir"; } */
+static int load_handler(struct loader *ld, config_setting_t *s,
+			struct handler_conf *h)
+{
+	const struct handler_type *ht;
+	config_setting_t *type, *arg;
+	const char *t = NULL, *v = NULL;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return cfgread_fail(&ld->cr, s,
+				    "'%s' must be a group such as { type = "
+				    "\"sink\"; }",
+				    cfgread_name(s));
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *m = config_setting_get_elem(s, i);
+		const char *name = config_setting_name(m);
+		bool known = false;
+
+		for (size_t k = 0; handler_names[k] != NULL; k++)
+			known = known || strcmp(name, handler_names[k]) == 0;
+		if (!known)
+			return cfgread_unknown(&ld->cr, m, " in 'handler'",
+					       handler_names);
+	}
+	if ((type = config_setting_get_member(s, "type")) == NULL)
+		return cfgread_fail(&ld->cr, s, "'handler' needs a 'type'");
+	if (cfgread_string(&ld->cr, type, &t) < 0)
+		return -1;
+	if ((ht = find_handler_type(t)) == NULL)
+		return cfgread_fail(&ld->cr, type,
+				    "unknown handler type \"%s\" (known: "
+				    "\"debugging\", \"sink\", \"maildir\")",
+				    t);
+	arg = ht->arg != NULL ? config_setting_get_member(s, ht->arg) : NULL;
+	if (arg == NULL && ht->arg_required)
+		return cfgread_fail(&ld->cr, s, "this handler needs '%s'",
+				    ht->arg);
+	if (arg != NULL && cfgread_string(&ld->cr, arg, &v) < 0)
+		return -1;
+	handler_conf_set(h, t, v != NULL ? 1 : 0, &v);
+	return 0;
+}
+
+/* --- listeners ----------------------------------------------------------- */
 
 static int listener_address(struct loader *ld, config_setting_t *s,
 			    struct listener_conf *lc)
 {
-	const char *v = NULL;
+	struct address addr;
+	const char *v = NULL, *why;
 
-	if (get_string(ld, s, &v) < 0)
+	if (cfgread_string(&ld->cr, s, &v) < 0)
 		return -1;
-	if (*v == '\0')
-		return fail(ld, s, "'address' must not be empty");
+	if (address_parse(v, &addr, &why) < 0)
+		return cfgread_fail(&ld->cr, s, "'address' \"%s\": %s", v, why);
+	address_free(&addr);
 	free(lc->address);
 	lc->address = xstrdup(v);
 	return 0;
@@ -408,77 +328,97 @@ static int listener_protocol(struct loader *ld, config_setting_t *s,
 {
 	const char *v = NULL;
 
-	if (get_string(ld, s, &v) < 0)
+	if (cfgread_string(&ld->cr, s, &v) < 0)
 		return -1;
 	if (strcmp(v, "smtp") != 0 && strcmp(v, "lmtp") != 0)
-		return fail(ld, s, "'protocol' must be \"smtp\" or \"lmtp\", "
-				   "not \"%s\"",
-			    v);
+		return cfgread_fail(&ld->cr, s,
+				    "'protocol' must be \"smtp\" or \"lmtp\", "
+				    "not \"%s\"",
+				    v);
 	lc->session.smtp.lmtp = strcmp(v, "lmtp") == 0;
 	return 0;
 }
 
-static const struct key listener_keys[] = {
-	{"address", NULL},
-	{"protocol", NULL},
-};
+static int listener_handler(struct loader *ld, config_setting_t *s,
+			    struct listener_conf *lc)
+{
+	if (lc->handler == NULL)
+		lc->handler = xcalloc(1, sizeof(*lc->handler));
+	return load_handler(ld, s, lc->handler);
+}
+
+static const char *const listener_own_names[] = {"address", "handler",
+						 "protocol", NULL};
+
+/* listener_key - one member of a listener group */
+static int listener_key(struct loader *ld, config_setting_t *s,
+			struct listener_conf *lc)
+{
+	const char *name = config_setting_name(s);
+	const struct session_key *key;
+	const char **names;
+	int ret;
+
+	if (strcmp(name, "address") == 0)
+		return listener_address(ld, s, lc);
+	if (strcmp(name, "protocol") == 0)
+		return listener_protocol(ld, s, lc);
+	if (strcmp(name, "handler") == 0)
+		return listener_handler(ld, s, lc);
+	if ((key = find_session_key(name)) != NULL)
+		return key->apply(ld, s, &lc->session);
+	names = names_with_session(listener_own_names);
+	ret = cfgread_unknown(&ld->cr, s, " in a listener", names);
+	free(names);
+	return ret;
+}
 
 static int load_listener(struct loader *ld, config_setting_t *group,
 			 struct listener_conf *lc)
 {
-	static const struct key *const tables[] = {listener_keys,
-						   session_keys};
-	static const size_t sizes[] = {N_ELEMENTS(listener_keys),
-				       N_ELEMENTS(session_keys)};
-	const struct key *key;
-	int ret;
-
 	if (config_setting_type(group) != CONFIG_TYPE_GROUP)
-		return fail(ld, group, "each listener must be a group such "
-				       "as { address = \"127.0.0.1:25\"; }");
+		return cfgread_fail(&ld->cr, group,
+				    "each listener must be a group such as { "
+				    "address = \"127.0.0.1:25\"; }");
 	for (int i = 0; i < config_setting_length(group); i++) {
-		config_setting_t *s = config_setting_get_elem(group, i);
-		const char *name = config_setting_name(s);
-
-		if (strcmp(name, "address") == 0)
-			ret = listener_address(ld, s, lc);
-		else if (strcmp(name, "protocol") == 0)
-			ret = listener_protocol(ld, s, lc);
-		else if ((key = find_key(session_keys,
-					 N_ELEMENTS(session_keys), name)))
-			ret = key->apply(ld, s, &lc->session);
-		else
-			ret = unknown_key(ld, s, " in a listener", tables,
-					  sizes, 2);
-		if (ret < 0)
+		if (listener_key(ld, config_setting_get_elem(group, i), lc) < 0)
 			return -1;
 	}
 	if (lc->address == NULL)
-		return fail(ld, group, "a listener needs an 'address'");
+		return cfgread_fail(&ld->cr, group,
+				    "a listener needs an 'address'");
 	return 0;
 }
 
 static void listeners_free(struct conf *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		free(cfg->listeners[i].address);
-		session_free(&cfg->listeners[i].session);
+		struct listener_conf *lc = &cfg->listeners[i];
+
+		free(lc->address);
+		session_free(&lc->session);
+		if (lc->handler != NULL) {
+			handler_conf_clear(lc->handler);
+			free(lc->handler);
+		}
 	}
 	XFREE(cfg->listeners);
 	cfg->n_listeners = 0;
 }
 
-/* load_listeners - listeners = ( { address = ...; }, ... ); each starts
- * from the global session settings, so it must be read after them */
+/* load_listeners - listeners = ( { address = ...; }, ... ) */
 static int load_listeners(struct loader *ld, config_setting_t *s)
 {
 	struct conf *cfg = ld->cfg;
 	int n = config_setting_length(s);
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return wrong_type(ld, s, "a list of groups");
+		return cfgread_fail(&ld->cr, s,
+				    "'listeners' must be a list of groups: "
+				    "( { address = \"...\"; } )");
 	if (n == 0)
-		return fail(ld, s, "'listeners' must not be empty");
+		return cfgread_fail(&ld->cr, s,
+				    "'listeners' must not be empty");
 	listeners_free(cfg);
 	cfg->listeners = xcalloc((size_t)n, sizeof(*cfg->listeners));
 	for (int i = 0; i < n; i++) {
@@ -492,145 +432,271 @@ static int load_listeners(struct loader *ld, config_setting_t *s)
 	return 0;
 }
 
-/* --- global keys ----------------------------------------------------------- */
+/* --- workers and log ------------------------------------------------------ */
 
+struct pool_key {
+	const char *name;
+	long long min, max;
+	size_t offset; /* of the unsigned field in struct pool_conf */
+};
+
+static const struct pool_key pool_keys[] = {
+	{"min", 1, 4096, offsetof(struct pool_conf, min)},
+	{"max", 1, 4096, offsetof(struct pool_conf, max)},
+	{"spare", 0, 4096, offsetof(struct pool_conf, spare)},
+	{"max_use", 1, 1000000000, offsetof(struct pool_conf, max_use)},
+	{"max_idle", 1, 86400, offsetof(struct pool_conf, max_idle)},
+};
+
+static const char *const pool_names[] = {"max", "max_idle", "max_use", "min",
+					 "spare", NULL};
+
+/* load_workers - workers = { min; max; spare; max_use; max_idle; } */
+static int load_workers(struct loader *ld, config_setting_t *s)
+{
+	struct pool_conf *pc = &ld->cfg->workers;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return cfgread_fail(&ld->cr, s,
+				    "'workers' must be a group such as { min "
+				    "= 2; max = 64; }");
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *m = config_setting_get_elem(s, i);
+		const char *name = config_setting_name(m);
+		const struct pool_key *k = NULL;
+		long long v = 0;
+
+		for (size_t j = 0; j < N_ELEMENTS(pool_keys); j++) {
+			if (strcmp(pool_keys[j].name, name) == 0)
+				k = &pool_keys[j];
+		}
+		if (k == NULL)
+			return cfgread_unknown(&ld->cr, m, " in 'workers'",
+					       pool_names);
+		if (cfgread_int(&ld->cr, m, k->min, k->max, &v) < 0)
+			return -1;
+		*(unsigned *)((char *)pc + k->offset) = (unsigned)v;
+	}
+	if (pc->min > pc->max)
+		return cfgread_fail(&ld->cr, s,
+				    "'workers': min (%u) must not exceed max "
+				    "(%u)",
+				    pc->min, pc->max);
+	return 0;
+}
+
+static const char *const log_names[] = {"level", "target", NULL};
+
+/* load_log - log = { target = "auto" | "stderr" | "syslog"; level = ...; } */
+static int load_log(struct loader *ld, config_setting_t *s)
+{
+	static const char *const targets[] = {"auto", "stderr", "syslog"};
+	struct conf *cfg = ld->cfg;
+	config_setting_t *m;
+	const char *v = NULL;
+	int level;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return cfgread_fail(&ld->cr, s,
+				    "'log' must be a group such as { level = "
+				    "\"info\"; }");
+	for (int i = 0; i < config_setting_length(s); i++) {
+		m = config_setting_get_elem(s, i);
+		if (strcmp(config_setting_name(m), "target") != 0 &&
+		    strcmp(config_setting_name(m), "level") != 0)
+			return cfgread_unknown(&ld->cr, m, " in 'log'",
+					       log_names);
+	}
+	if ((m = config_setting_get_member(s, "target")) != NULL) {
+		size_t i;
+
+		if (cfgread_string(&ld->cr, m, &v) < 0)
+			return -1;
+		for (i = 0; i < N_ELEMENTS(targets); i++) {
+			if (strcmp(v, targets[i]) == 0)
+				break;
+		}
+		if (i == N_ELEMENTS(targets))
+			return cfgread_fail(&ld->cr, m,
+					    "'target' must be \"auto\", "
+					    "\"stderr\" or \"syslog\", not "
+					    "\"%s\"",
+					    v);
+		cfg->log_target = (enum log_target_conf)i;
+	}
+	if ((m = config_setting_get_member(s, "level")) != NULL) {
+		if (cfgread_string(&ld->cr, m, &v) < 0)
+			return -1;
+		if ((level = log_level_parse(v)) < 0)
+			return cfgread_fail(&ld->cr, m,
+					    "'level' must be \"debug\", "
+					    "\"info\", \"warning\" or "
+					    "\"error\", not \"%s\"",
+					    v);
+		cfg->log_level = (enum log_level)level;
+	}
+	return 0;
+}
+
+/* --- global keys --------------------------------------------------------- */
+
+typedef int global_key_fn(struct loader *ld, config_setting_t *s);
+
+struct global_key {
+	const char *name;
+	global_key_fn *apply;
+};
+
+/* set_string - a non-empty string, copied into *dst */
 static int set_string(struct loader *ld, config_setting_t *s, char **dst)
 {
 	const char *v = NULL;
 
-	if (get_string(ld, s, &v) < 0)
+	if (cfgread_string(&ld->cr, s, &v) < 0)
 		return -1;
 	if (*v == '\0')
-		return fail(ld, s, "'%s' must not be empty", name_of(s));
+		return cfgread_fail(&ld->cr, s, "'%s' must not be empty",
+				    cfgread_name(s));
 	free(*dst);
 	*dst = xstrdup(v);
 	return 0;
 }
 
-static int key_hostname(struct loader *ld, config_setting_t *s,
-			struct session_conf *sc)
+/* set_path - an absolute path */
+static int set_path(struct loader *ld, config_setting_t *s, char **dst)
+{
+	if (set_string(ld, s, dst) < 0)
+		return -1;
+	if ((*dst)[0] != '/')
+		return cfgread_fail(&ld->cr, s,
+				    "'%s' must be an absolute path",
+				    cfgread_name(s));
+	return 0;
+}
+
+static int key_hostname(struct loader *ld, config_setting_t *s)
 {
 	return set_string(ld, s, &ld->cfg->hostname);
 }
 
-static int key_ident(struct loader *ld, config_setting_t *s,
-		     struct session_conf *sc)
+static int key_ident(struct loader *ld, config_setting_t *s)
 {
 	return set_string(ld, s, &ld->cfg->ident);
 }
 
-static int key_shutdown_timeout(struct loader *ld, config_setting_t *s,
-				struct session_conf *sc)
+static int key_user(struct loader *ld, config_setting_t *s)
+{
+	return set_string(ld, s, &ld->cfg->user);
+}
+
+static int key_group(struct loader *ld, config_setting_t *s)
+{
+	return set_string(ld, s, &ld->cfg->group);
+}
+
+static int key_allow_root(struct loader *ld, config_setting_t *s)
+{
+	return cfgread_bool(&ld->cr, s, &ld->cfg->allow_root);
+}
+
+static int key_pid_file(struct loader *ld, config_setting_t *s)
+{
+	return set_path(ld, s, &ld->cfg->pid_file);
+}
+
+static int key_spool_dir(struct loader *ld, config_setting_t *s)
+{
+	return set_path(ld, s, &ld->cfg->spool_dir);
+}
+
+static int key_shutdown_timeout(struct loader *ld, config_setting_t *s)
 {
 	long long v = 0;
 
-	if (get_int(ld, s, 0, 86400, &v) < 0)
+	if (cfgread_int(&ld->cr, s, 0, 86400, &v) < 0)
 		return -1;
 	ld->cfg->shutdown_timeout = (unsigned)v;
 	return 0;
 }
 
-static void handler_args_free(struct conf *cfg)
+static int key_handler(struct loader *ld, config_setting_t *s)
 {
-	for (size_t i = 0; i < cfg->n_handler_args; i++)
-		free(cfg->handler_args[i]);
-	XFREE(cfg->handler_args);
-	cfg->n_handler_args = 0;
+	return load_handler(ld, s, &ld->cfg->handler);
 }
 
-/* handler_arg - a handler's one argument from its group, if present */
-static int handler_arg(struct loader *ld, config_setting_t *group,
-		       const char *name, bool required)
+static int key_workers(struct loader *ld, config_setting_t *s)
 {
-	config_setting_t *s = config_setting_get_member(group, name);
-	struct conf *cfg = ld->cfg;
-	const char *v = NULL;
-
-	if (s == NULL)
-		return required ? fail(ld, group, "this handler needs '%s'",
-				       name)
-				: 0;
-	if (get_string(ld, s, &v) < 0)
-		return -1;
-	cfg->handler_args = xmalloc(sizeof(*cfg->handler_args));
-	cfg->handler_args[0] = xstrdup(v);
-	cfg->n_handler_args = 1;
-	return 0;
+	return load_workers(ld, s);
 }
 
-/* key_handler - handler = { type = "debugging" | "sink" | "maildir";
- * stream = "stdout" | "stderr"; path = "/var/mail/Maildir"; } */
-static int key_handler(struct loader *ld, config_setting_t *s,
-		       struct session_conf *sc)
+static int key_log(struct loader *ld, config_setting_t *s)
 {
-	static const struct key known[] = {
-		{"path", NULL}, {"stream", NULL}, {"type", NULL}};
-	static const struct key *const tables[] = {known};
-	static const size_t sizes[] = {N_ELEMENTS(known)};
-	struct conf *cfg = ld->cfg;
-	config_setting_t *type = config_setting_get_member(s, "type");
-	const char *t = NULL;
-
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return wrong_type(ld, s, "a group such as { type = \"sink\"; }");
-	for (int i = 0; i < config_setting_length(s); i++) {
-		config_setting_t *m = config_setting_get_elem(s, i);
-
-		if (find_key(known, N_ELEMENTS(known), name_of(m)) == NULL)
-			return unknown_key(ld, m, " in 'handler'", tables,
-					   sizes, 1);
-	}
-	if (type == NULL)
-		return fail(ld, s, "'handler' needs a 'type'");
-	if (get_string(ld, type, &t) < 0)
-		return -1;
-	handler_args_free(cfg);
-	free(cfg->handler);
-	cfg->handler = xstrdup(t);
-	if (strcmp(t, "debugging") == 0)
-		return handler_arg(ld, s, "stream", false);
-	if (strcmp(t, "maildir") == 0)
-		return handler_arg(ld, s, "path", true);
-	if (strcmp(t, "sink") == 0)
-		return 0;
-	return fail(ld, type, "unknown handler type \"%s\" (known: "
-			      "\"debugging\", \"sink\", \"maildir\")",
-		    t);
+	return load_log(ld, s);
 }
 
-static int key_listeners(struct loader *ld, config_setting_t *s,
-			 struct session_conf *sc)
+static int key_listeners(struct loader *ld, config_setting_t *s)
 {
-	return 0; /* read after every other key: see conf_load() */
+	return 0; /* read after every other key: see load_root() */
 }
 
-static const struct key global_keys[] = {
+static const struct global_key global_keys[] = {
+	{"allow_root", key_allow_root},
+	{"group", key_group},
 	{"handler", key_handler},
 	{"hostname", key_hostname},
 	{"ident", key_ident},
 	{"listeners", key_listeners},
+	{"log", key_log},
+	{"pid_file", key_pid_file},
 	{"shutdown_timeout", key_shutdown_timeout},
+	{"spool_dir", key_spool_dir},
+	{"user", key_user},
+	{"workers", key_workers},
 };
+
+static const struct global_key *find_global_key(const char *name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(global_keys); i++) {
+		if (strcmp(global_keys[i].name, name) == 0)
+			return &global_keys[i];
+	}
+	return NULL;
+}
+
+/* unknown_global - an unknown top-level name, with a hint */
+static int unknown_global(struct loader *ld, config_setting_t *s)
+{
+	const char *own[N_ELEMENTS(global_keys) + 1];
+	const char **names;
+	int ret;
+
+	for (size_t i = 0; i < N_ELEMENTS(global_keys); i++)
+		own[i] = global_keys[i].name;
+	own[N_ELEMENTS(global_keys)] = NULL;
+	names = names_with_session(own);
+	ret = cfgread_unknown(&ld->cr, s, "", names);
+	free(names);
+	return ret;
+}
 
 static int load_root(struct loader *ld, config_setting_t *root)
 {
-	static const struct key *const tables[] = {global_keys, session_keys};
-	static const size_t sizes[] = {N_ELEMENTS(global_keys),
-				       N_ELEMENTS(session_keys)};
 	config_setting_t *listeners = NULL;
-	const struct key *key;
+	const struct session_key *skey;
+	const struct global_key *gkey;
 
 	for (int i = 0; i < config_setting_length(root); i++) {
 		config_setting_t *s = config_setting_get_elem(root, i);
 		const char *name = config_setting_name(s);
+		int ret;
 
-		if ((key = find_key(global_keys, N_ELEMENTS(global_keys),
-				    name)) == NULL)
-			key = find_key(session_keys, N_ELEMENTS(session_keys),
-				       name);
-		if (key == NULL)
-			return unknown_key(ld, s, "", tables, sizes, 2);
-		if (key->apply(ld, s, &ld->cfg->session) < 0)
+		if ((gkey = find_global_key(name)) != NULL)
+			ret = gkey->apply(ld, s);
+		else if ((skey = find_session_key(name)) != NULL)
+			ret = skey->apply(ld, s, &ld->cfg->session);
+		else
+			ret = unknown_global(ld, s);
+		if (ret < 0)
 			return -1;
 		if (strcmp(name, "listeners") == 0)
 			listeners = s;
@@ -644,12 +710,29 @@ static int load_root(struct loader *ld, config_setting_t *root)
 
 /* --- life cycle ------------------------------------------------------------ */
 
+/* cores - online CPUs, at least 2 */
+static unsigned cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 2 : n > 64 ? 64 : (unsigned)n;
+}
+
 void conf_init(struct conf *cfg)
 {
+	static const char *const no_args[] = {NULL};
+
 	memset(cfg, 0, sizeof(*cfg));
 	session_init(&cfg->session);
 	cfg->shutdown_timeout = 30;
-	cfg->handler = xstrdup("Debugging");
+	/* As many workers as cores are kept ready: a blocking worker per
+	 * core keeps every core busy when sessions are short. */
+	cfg->workers = (struct pool_conf){
+		.min = cores(), .max = 128, .spare = 2, .max_use = 1000,
+		.max_idle = 60};
+	cfg->user = xstrdup("nobody");
+	cfg->log_level = LOG_LEVEL_INFO;
+	handler_conf_set(&cfg->handler, "debugging", 0, no_args);
 	conf_set_listener(cfg, DEFAULT_LISTENER);
 }
 
@@ -657,11 +740,14 @@ void conf_free(struct conf *cfg)
 {
 	listeners_free(cfg);
 	session_free(&cfg->session);
-	handler_args_free(cfg);
-	free(cfg->handler);
+	handler_conf_clear(&cfg->handler);
 	free(cfg->hostname);
 	free(cfg->ident);
 	free(cfg->file);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pid_file);
+	free(cfg->spool_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -677,17 +763,25 @@ void conf_set_listener(struct conf *cfg, const char *address)
 }
 
 void conf_set_handler(struct conf *cfg, const char *name, int argc,
-			char *const argv[])
+		      char *const argv[])
 {
-	handler_args_free(cfg);
-	free(cfg->handler);
-	cfg->handler = xstrdup(name);
-	if (argc > 0)
-		cfg->handler_args = xmalloc((size_t)argc *
-					    sizeof(*cfg->handler_args));
-	for (int i = 0; i < argc; i++)
-		cfg->handler_args[i] = xstrdup(argv[i]);
-	cfg->n_handler_args = (size_t)argc;
+	handler_conf_set(&cfg->handler, name, (size_t)argc,
+			 (const char *const *)argv);
+	/* The command line's handler serves every listener. */
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct listener_conf *lc = &cfg->listeners[i];
+
+		if (lc->handler != NULL) {
+			handler_conf_clear(lc->handler);
+			XFREE(lc->handler);
+		}
+	}
+}
+
+const struct handler_conf *
+conf_listener_handler(const struct conf *cfg, const struct listener_conf *lc)
+{
+	return lc->handler != NULL ? lc->handler : &cfg->handler;
 }
 
 /* read_error - libconfig's reason for not reading path */
@@ -698,18 +792,18 @@ static char *read_error(const config_t *lc, const char *path, int saved)
 	sbuf_init(&sb, 128);
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 		sbuf_printf(&sb, "%s: cannot read: %s", path,
-			      saved != 0 ? strerror(saved) : "not a file");
+			    saved != 0 ? strerror(saved) : "not a file");
 	else
 		sbuf_printf(&sb, "%s:%d: %s",
-			      config_error_file(lc) != NULL
-				      ? config_error_file(lc)
-				      : path,
-			      config_error_line(lc), config_error_text(lc));
+			    config_error_file(lc) != NULL
+				    ? config_error_file(lc)
+				    : path,
+			    config_error_line(lc), config_error_text(lc));
 	return sbuf_detach(&sb);
 }
 
 int conf_load(struct conf *cfg, const char *path, bool explicit,
-		char **error_r)
+	      char **error_r)
 {
 	struct loader ld = {.cfg = cfg};
 	char *dir, *slash;
@@ -720,6 +814,7 @@ int conf_load(struct conf *cfg, const char *path, bool explicit,
 		return 0;
 	free(cfg->file);
 	cfg->file = xstrdup(path);
+	ld.cr.file = cfg->file;
 	config_init(&lc);
 	/* @include names are relative to the including file, not to the
 	 * daemon's working directory (which is / under systemd). */
@@ -734,7 +829,7 @@ int conf_load(struct conf *cfg, const char *path, bool explicit,
 		*error_r = read_error(&lc, path, errno);
 		ret = -1;
 	} else if (load_root(&ld, config_root_setting(&lc)) < 0) {
-		*error_r = ld.error;
+		*error_r = ld.cr.error;
 		ret = -1;
 	}
 	config_destroy(&lc);
@@ -756,7 +851,8 @@ static char *getfqdn(void)
 		return xstrdup("localhost");
 	host[sizeof(host) - 1] = '\0';
 	he = gethostbyname(host);
-	if (he == NULL || he->h_addrtype != AF_INET || he->h_addr_list[0] == NULL)
+	if (he == NULL || he->h_addrtype != AF_INET ||
+	    he->h_addr_list[0] == NULL)
 		return xstrdup(host);
 	memcpy(&addr, he->h_addr_list[0], sizeof(addr));
 	he = gethostbyaddr(&addr, sizeof(addr), AF_INET);
@@ -796,6 +892,14 @@ static void print_quoted(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+static void print_string(FILE *out, const char *indent, const char *key,
+			 const char *value)
+{
+	fprintf(out, "%s%s = ", indent, key);
+	print_quoted(out, value);
+	fprintf(out, ";\n");
+}
+
 static void print_session(const struct session_conf *sc, FILE *out,
 			  const char *indent)
 {
@@ -822,8 +926,8 @@ static void print_session(const struct session_conf *sc, FILE *out,
 	fprintf(out, " };\n");
 }
 
-/* handler_type - the configuration file's type for a handler named on
- * the command line ("Mailbox", "aiosmtpd.handlers.Sink", ...) */
+/* handler_type - the file's type for a handler named on the command line
+ * ("Mailbox", "aiosmtpd.handlers.Sink", ...) */
 static const char *handler_type(const char *name)
 {
 	static const char *const types[][2] = {
@@ -843,43 +947,66 @@ static const char *handler_type(const char *name)
 	return name;
 }
 
-/* print_handler - the handler group, as the file would say it */
-static void print_handler(const struct conf *cfg, FILE *out)
+/* print_handler - a handler group, as the file would say it */
+static void print_handler(const struct handler_conf *h, FILE *out,
+			  const char *indent)
 {
-	const char *type = handler_type(cfg->handler);
+	const char *type = handler_type(h->name);
+	const struct handler_type *ht = find_handler_type(type);
 
-	fprintf(out, "handler = { type = ");
+	fprintf(out, "%shandler = { type = ", indent);
 	print_quoted(out, type);
-	if (cfg->n_handler_args == 1 && strcmp(type, "debugging") == 0) {
-		fprintf(out, "; stream = ");
-		print_quoted(out, cfg->handler_args[0]);
-	} else if (cfg->n_handler_args == 1 && strcmp(type, "maildir") == 0) {
-		fprintf(out, "; path = ");
-		print_quoted(out, cfg->handler_args[0]);
+	if (ht != NULL && ht->arg != NULL && h->n_args == 1) {
+		fprintf(out, "; %s = ", ht->arg);
+		print_quoted(out, h->args[0]);
 	}
 	fprintf(out, "; };\n");
+}
+
+static void print_daemon(const struct conf *cfg, FILE *out)
+{
+	static const char *const targets[] = {"auto", "stderr", "syslog"};
+	const struct pool_conf *pc = &cfg->workers;
+
+	if (cfg->user != NULL)
+		print_string(out, "", "user", cfg->user);
+	if (cfg->group != NULL)
+		print_string(out, "", "group", cfg->group);
+	fprintf(out, "allow_root = %s;\n", cfg->allow_root ? "true" : "false");
+	if (cfg->pid_file != NULL)
+		print_string(out, "", "pid_file", cfg->pid_file);
+	if (cfg->spool_dir != NULL)
+		print_string(out, "", "spool_dir", cfg->spool_dir);
+	fprintf(out, "shutdown_timeout = %u;\n", cfg->shutdown_timeout);
+	fprintf(out,
+		"workers = { min = %u; max = %u; spare = %u; max_use = %u; "
+		"max_idle = %u; };\n",
+		pc->min, pc->max, pc->spare, pc->max_use, pc->max_idle);
+	fprintf(out, "log = { target = \"%s\"; level = \"%s\"; };\n",
+		targets[cfg->log_target], log_level_name(cfg->log_level));
 }
 
 void conf_print(const struct conf *cfg, FILE *out)
 {
 	fprintf(out, "# effective configuration, from %s\n",
 		cfg->file != NULL ? cfg->file : "built-in defaults");
-	fprintf(out, "hostname = ");
-	print_quoted(out, cfg->hostname != NULL ? cfg->hostname : "");
-	fprintf(out, ";\nident = ");
-	print_quoted(out, cfg->ident != NULL ? cfg->ident : "");
-	fprintf(out, ";\nshutdown_timeout = %u;\n", cfg->shutdown_timeout);
+	print_string(out, "", "hostname",
+		     cfg->hostname != NULL ? cfg->hostname : "");
+	print_string(out, "", "ident", cfg->ident != NULL ? cfg->ident : "");
+	print_daemon(cfg, out);
 	print_session(&cfg->session, out, "");
-	print_handler(cfg, out);
+	print_handler(&cfg->handler, out, "");
 	fprintf(out, "listeners = (\n");
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct listener_conf *lc = &cfg->listeners[i];
 
-		fprintf(out, "  {\n    address = ");
-		print_quoted(out, lc->address);
-		fprintf(out, ";\n    protocol = \"%s\";\n",
+		fprintf(out, "  {\n");
+		print_string(out, "    ", "address", lc->address);
+		fprintf(out, "    protocol = \"%s\";\n",
 			lc->session.smtp.lmtp ? "lmtp" : "smtp");
 		print_session(&lc->session, out, "    ");
+		if (lc->handler != NULL)
+			print_handler(lc->handler, out, "    ");
 		fprintf(out, "  }%s\n", i + 1 < cfg->n_listeners ? "," : "");
 	}
 	fprintf(out, ");\n");

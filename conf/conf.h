@@ -2,11 +2,11 @@
  * conf.h - the daemon's configuration: defaults, the libconfig file,
  * validation
  *
- * The file is /etc/aiosmtpd.conf (really $(sysconfdir)/aiosmtpd.conf) or
- * the one named by --config, in libconfig syntax, with aiosmtpd's keyword
- * names.  Every key is checked: an unknown name, a wrong type or a value
- * out of range is an error naming the file, the line and the key.  The
- * command line is applied on top by the caller.
+ * The file is $(sysconfdir)/aiosmtpd.conf or the one named by --config, in
+ * libconfig syntax, with aiosmtpd's keyword names (aiosmtpd.conf(5) lists
+ * them).  Every key is checked: an unknown name, a wrong type, a value out
+ * of range or a malformed address is an error naming the file, the line
+ * and the key.  The command line is applied on top by the caller.
  */
 #ifndef AIOSMTPD_CONF_H
 #define AIOSMTPD_CONF_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "log.h"
 #include "smtp_session.h"
 
 /* sysexits.h's EX_CONFIG: what a bad configuration exits with. */
@@ -29,9 +30,33 @@ struct session_conf {
 	unsigned timeout;		     /* seconds of client silence */
 };
 
+/* A handler and its arguments: a built-in's name or configuration type
+ * ("Mailbox", "maildir", ...) and what follows it on the command line. */
+struct handler_conf {
+	char *name;
+	char **args;
+	size_t n_args;
+};
+
 struct listener_conf {
 	char *address; /* "host:port", "[v6]:port" or "unix:/path" */
 	struct session_conf session;
+	struct handler_conf *handler; /* NULL: the global handler */
+};
+
+/* workers = { ... }: how the master sizes its pool. */
+struct pool_conf {
+	unsigned min;	   /* kept alive at all times */
+	unsigned max;	   /* never more */
+	unsigned spare;	   /* idle ones kept ready, below max */
+	unsigned max_use;  /* sessions before a worker is replaced */
+	unsigned max_idle; /* seconds an idle worker waits before leaving */
+};
+
+enum log_target_conf {
+	LOG_CONF_AUTO,	 /* stderr on a terminal or with -d, else syslog */
+	LOG_CONF_STDERR,
+	LOG_CONF_SYSLOG,
 };
 
 struct conf {
@@ -41,14 +66,20 @@ struct conf {
 	struct session_conf session;
 	struct listener_conf *listeners;
 	size_t n_listeners;
-	char *handler;	      /* handler name or type */
-	char **handler_args;  /* its arguments */
-	size_t n_handler_args;
+	struct handler_conf handler;
 	unsigned shutdown_timeout; /* seconds sessions get to finish */
+	struct pool_conf workers;
+	char *user;	 /* workers' user; NULL: keep the current one */
+	char *group;	 /* NULL: the user's primary group */
+	bool allow_root; /* may sessions be served by root? */
+	char *pid_file;	 /* NULL: none */
+	char *spool_dir; /* NULL: $TMPDIR or /tmp */
+	enum log_target_conf log_target;
+	enum log_level log_level;
 };
 
 /* conf_init - built-in defaults: aiosmtpd's, localhost:8025, Debugging
- * to stdout */
+ * to stdout, workers as user nobody */
 void conf_init(struct conf *cfg);
 void conf_free(struct conf *cfg);
 
@@ -60,16 +91,16 @@ void conf_free(struct conf *cfg);
  * message such as "/etc/aiosmtpd.conf:12: unknown setting 'tiemout'".
  */
 int conf_load(struct conf *cfg, const char *path, bool explicit,
-		char **error_r);
+	      char **error_r);
 
 /* conf_set_listener - replace all listeners by one (the -l option) */
 void conf_set_listener(struct conf *cfg, const char *address);
 /* conf_set_handler - replace the handler (the -c option) */
 void conf_set_handler(struct conf *cfg, const char *name, int argc,
-			char *const argv[]);
-
-/* conf_parse_size - "33554432", "32M", "512k": 0, or -1 */
-int conf_parse_size(const char *text, uint64_t *size_r);
+		      char *const argv[]);
+/* conf_listener_handler - the handler a listener uses */
+const struct handler_conf *
+conf_listener_handler(const struct conf *cfg, const struct listener_conf *lc);
 
 /* conf_finish - resolve what was left unset (the host name, as
  * Python's socket.getfqdn() finds it) and point each listener's settings

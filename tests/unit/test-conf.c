@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "cfgread.h"
 #include "conf.h"
 
 static char path[64];
@@ -72,8 +73,25 @@ static const struct error_case errors[] = {
 	 "'protocol'?)"},
 	{"listeners = ( { protocol = \"smtp\"; } );",
 	 "1: a listener needs an 'address'"},
-	{"listeners = ( { address = \"x\"; protocol = \"esmtp\"; } );",
+	{"listeners = ( { address = \"x:1\"; protocol = \"esmtp\"; } );",
 	 "1: 'protocol' must be \"smtp\" or \"lmtp\", not \"esmtp\""},
+	{"listeners = ( { address = \"127.0.0.1:65536\"; } );",
+	 "1: 'address' \"127.0.0.1:65536\": the port must be a number from 0 "
+	 "to 65535"},
+	{"listeners = ( { address = \"unix:relative\"; } );",
+	 "1: 'address' \"unix:relative\": a UNIX socket needs an absolute "
+	 "path"},
+	{"workers = { min = 5; max = 2; };", "1: 'workers': min (5) must not "
+					     "exceed max (2)"},
+	{"workers = { spar = 5; };", "1: unknown setting 'spar' in 'workers' "
+				    "(did you mean 'spare'?)"},
+	{"log = { level = \"loud\"; };",
+	 "1: 'level' must be \"debug\", \"info\", \"warning\" or \"error\", "
+	 "not \"loud\""},
+	{"pid_file = \"run/x.pid\";", "1: 'pid_file' must be an absolute path"},
+	{"listeners = ( { address = \"x:1\"; handler = { type = \"maildir\"; "
+	 "}; } );",
+	 "1: this handler needs 'path'"},
 	{"handler = { type = \"mailbox\"; };\n",
 	 "1: unknown handler type \"mailbox\" (known: \"debugging\", \"sink\", "
 	 "\"maildir\")"},
@@ -154,9 +172,9 @@ static void test_values(void **state)
 	assert_true(l1->smtputf8);
 	assert_int_equal(l1->data_size_limit, 0);
 	assert_int_equal(l1->n_call_limits, 1);
-	assert_string_equal(cfg.handler, "maildir");
-	assert_int_equal(cfg.n_handler_args, 1);
-	assert_string_equal(cfg.handler_args[0], "/m");
+	assert_string_equal(cfg.handler.name, "maildir");
+	assert_int_equal(cfg.handler.n_args, 1);
+	assert_string_equal(cfg.handler.args[0], "/m");
 	conf_free(&cfg);
 }
 
@@ -164,16 +182,16 @@ static void test_sizes(void **state)
 {
 	uint64_t v;
 
-	assert_int_equal(conf_parse_size("33554432", &v), 0);
+	assert_int_equal(cfgread_parse_size("33554432", &v), 0);
 	assert_int_equal(v, 33554432);
-	assert_int_equal(conf_parse_size("512k", &v), 0);
+	assert_int_equal(cfgread_parse_size("512k", &v), 0);
 	assert_int_equal(v, 512 * 1024);
-	assert_int_equal(conf_parse_size("2G", &v), 0);
+	assert_int_equal(cfgread_parse_size("2G", &v), 0);
 	assert_int_equal(v, 2ULL << 30);
-	assert_int_equal(conf_parse_size("", &v), -1);
-	assert_int_equal(conf_parse_size("-1", &v), -1);
-	assert_int_equal(conf_parse_size("1MB", &v), -1);
-	assert_int_equal(conf_parse_size("99999999999999999999", &v), -1);
+	assert_int_equal(cfgread_parse_size("", &v), -1);
+	assert_int_equal(cfgread_parse_size("-1", &v), -1);
+	assert_int_equal(cfgread_parse_size("1MB", &v), -1);
+	assert_int_equal(cfgread_parse_size("99999999999999999999", &v), -1);
 }
 
 static void test_defaults(void **state)
@@ -184,7 +202,7 @@ static void test_defaults(void **state)
 	conf_finish(&cfg);
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_string_equal(cfg.listeners[0].address, "localhost:8025");
-	assert_string_equal(cfg.handler, "Debugging");
+	assert_string_equal(cfg.handler.name, "debugging");
 	assert_int_equal(cfg.session.smtp.data_size_limit, 33554432);
 	assert_int_equal(cfg.session.timeout, 300);
 	assert_false(cfg.session.smtp.call_limit_enabled);
