@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "alloc.h"
 #include "conf.h"
 #include "listener.h"
@@ -90,12 +91,6 @@ static int open_unix(const struct listener_conf *conf, const char *path,
 	struct stat st;
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path) || *path != '/') {
-		*error_r = errorf("%s: a UNIX socket needs an absolute path "
-				  "shorter than %zu characters",
-				  conf->address, sizeof(sun.sun_path));
-		return -1;
-	}
 	strcpy(sun.sun_path, path);
 	/* A socket left by an earlier run is replaced; anything else at
 	 * the path is not ours to remove. */
@@ -116,40 +111,6 @@ static int open_unix(const struct listener_conf *conf, const char *path,
 	l->unix_path = xstrdup(path);
 	l->bound = errorf("unix:%s", path);
 	return 0;
-}
-
-/* split_host_port - "host:port" or "[v6]:port" into its parts */
-static int split_host_port(const char *address, char **host_r,
-			   char **port_r)
-{
-	const char *colon;
-
-	if (address[0] == '[') {
-		const char *close = strchr(address, ']');
-
-		if (close == NULL || close[1] != ':' || close[2] == '\0')
-			return -1;
-		*host_r = xstrndup(address + 1, (size_t)(close - address - 1));
-		*port_r = xstrdup(close + 2);
-		return 0;
-	}
-	colon = strrchr(address, ':');
-	if (colon == NULL || colon == address || colon[1] == '\0')
-		return -1;
-	*host_r = xstrndup(address, (size_t)(colon - address));
-	*port_r = xstrdup(colon + 1);
-	return 0;
-}
-
-static int valid_port(const char *port)
-{
-	char *end;
-	long v;
-
-	if (*port < '0' || *port > '9')
-		return 0;
-	v = strtol(port, &end, 10);
-	return *end == '\0' && v >= 0 && v <= 65535;
 }
 
 /* bind_one - one socket for one resolved address */
@@ -192,39 +153,40 @@ int listener_open_all(const struct listener_conf *conf,
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
-	char *host = NULL, *port = NULL;
+	struct address addr;
+	const char *why;
 	size_t first = *n;
 	int ret = -1, err;
 
-	if (strncmp(conf->address, "unix:", 5) == 0)
-		return open_unix(conf, conf->address + 5, list, n, error_r);
-	if (split_host_port(conf->address, &host, &port) < 0 ||
-	    !valid_port(port)) {
-		*error_r = errorf("%s: not an address of the form host:port, "
-				  "[ipv6]:port or unix:/path",
-				  conf->address);
-		goto out;
+	if (address_parse(conf->address, &addr, &why) < 0) {
+		*error_r = errorf("%s: %s", conf->address, why);
+		return -1;
 	}
-	if ((err = getaddrinfo(host, port, &hints, &res)) != 0) {
+	if (addr.is_unix) {
+		ret = open_unix(conf, addr.path, list, n, error_r);
+		address_free(&addr);
+		return ret;
+	}
+	if ((err = getaddrinfo(addr.host, addr.port, &hints, &res)) != 0) {
 		*error_r = errorf("%s: cannot resolve %s: %s", conf->address,
-				  host, gai_strerror(err));
+				  addr.host, gai_strerror(err));
 		goto out;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		char *why = NULL;
+		char *bind_error = NULL;
 
-		if (bind_one(conf, ai, strcmp(port, "0") == 0, list, n, &why) ==
-		    0)
+		if (bind_one(conf, ai, strcmp(addr.port, "0") == 0, list, n,
+			     &bind_error) == 0)
 			continue;
 		/* localhost may resolve to ::1 on a host without IPv6:
 		 * skip an address the host does not have, fail on any
 		 * other error. */
 		if (errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT) {
-			*error_r = why;
+			*error_r = bind_error;
 			goto free_res;
 		}
-		log_warning("%s", why);
-		free(why);
+		log_warning("%s", bind_error);
+		free(bind_error);
 	}
 	if (*n == first) {
 		*error_r = errorf("%s: no address could be bound",
@@ -235,9 +197,13 @@ int listener_open_all(const struct listener_conf *conf,
 free_res:
 	freeaddrinfo(res);
 out:
-	free(host);
-	free(port);
+	address_free(&addr);
 	return ret;
+}
+
+bool listener_matches(const struct listener *l, const char *address)
+{
+	return l->fd >= 0 && strcmp(l->conf->address, address) == 0;
 }
 
 void listener_close(struct listener *l, bool remove_path)

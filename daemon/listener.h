@@ -15,14 +15,22 @@
 
 struct listener_conf;
 
+struct aiosmtpd_handler;
+
 struct listener {
 	const struct listener_conf *conf; /* address and session settings */
+	const struct aiosmtpd_handler *handler; /* set by the service */
+	void *handler_ctx;
 	int fd;
 	int family;
 	char *bound;	 /* the bound address, port 0 resolved */
 	char *unix_path; /* removed at close */
 	bool port_zero;	 /* bound with port 0: the address is printed */
+	bool borrowed;	 /* the socket still belongs to another service */
 };
+
+/* listener_matches - does l serve this configured address already? */
+bool listener_matches(const struct listener *l, const char *address);
 
 /*
  * listener_open_all - bind the sockets of one configured address

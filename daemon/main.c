@@ -1,12 +1,10 @@
 /*
- * main.c - aiosmtpd: read the command line and configuration, bind the
- * listeners, drop privileges, start the handler and the master
+ * main.c - aiosmtpd: read the command line and the configuration, make
+ * them live, and hand over to the master
  */
 #include "config.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,143 +15,144 @@
 #include "cli.h"
 #include "conf.h"
 #include "handler.h"
-#include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
+#include "service.h"
 
-#define DEFAULT_WORKERS 4
 #define DEFAULT_CONFIG SYSCONFDIR "/aiosmtpd.conf"
 
-/* apply_cli - command-line options override the file */
-static void apply_cli(const struct cli *cli, struct conf *cfg)
-{
-	if (cli->size_set)
-		cfg->session.smtp.data_size_limit = cli->size;
-	if (cli->smtputf8)
-		cfg->session.smtp.smtputf8 = true;
-	if (cli->listen != NULL)
-		conf_set_listener(cfg, cli->listen);
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct smtp_settings *set = &cfg->listeners[i].session.smtp;
+/* The command line, kept for every reload. */
+static struct cli cli;
 
-		if (cli->size_set)
-			set->data_size_limit = cli->size;
-		if (cli->smtputf8)
+/* apply_cli - command-line options override the file */
+static void apply_cli(struct conf *cfg)
+{
+	if (cli.listen != NULL)
+		conf_set_listener(cfg, cli.listen);
+	for (size_t i = 0; i < cfg->n_listeners + 1; i++) {
+		struct smtp_settings *set =
+			i < cfg->n_listeners ? &cfg->listeners[i].session.smtp
+					     : &cfg->session.smtp;
+
+		if (cli.size_set)
+			set->data_size_limit = cli.size;
+		if (cli.smtputf8)
 			set->smtputf8 = true;
 	}
-	if (cli->handler != NULL || cli->n_handler_args > 0)
+	if (cli.handler != NULL || cli.n_handler_args > 0)
 		conf_set_handler(cfg,
-				 cli->handler != NULL ? cli->handler
-						      : cfg->handler,
-				 cli->n_handler_args, cli->handler_args);
-	if (cli->tlscert != NULL || cli->smtpscert != NULL)
-		cli_usage_error("STARTTLS and SMTPS are not available in this "
-				"version yet");
+				 cli.handler != NULL ? cli.handler
+						     : cfg->handler.name,
+				 cli.n_handler_args, cli.handler_args);
+	if (cli.workers != 0) {
+		cfg->workers.min = cfg->workers.max = cli.workers;
+		cfg->workers.spare = 0;
+	}
+	if (cli.debug > 0) {
+		cfg->log_level = LOG_LEVEL_DEBUG;
+		cfg->log_target = LOG_CONF_STDERR;
+	}
 }
 
-/* drop_privileges - become nobody, as aiosmtpd does without -n */
-static void drop_privileges(void)
+/* load_conf - the file (or the built-in defaults), then the command line;
+ * used at start and at every SIGHUP */
+static int load_conf(struct conf *cfg, char **error_r)
 {
-	struct passwd *pw = getpwnam("nobody");
+	conf_init(cfg);
+	if (conf_load(cfg, cli.config != NULL ? cli.config : DEFAULT_CONFIG,
+		      cli.config != NULL, error_r) < 0) {
+		conf_free(cfg);
+		return -1;
+	}
+	apply_cli(cfg);
+	conf_finish(cfg);
+	return 0;
+}
 
-	if (pw == NULL || geteuid() != 0) {
-		fprintf(stderr,
-			"Cannot setuid \"nobody\"; try running with -n option.\n");
+/* open_log - syslog (facility mail) unless stderr is a terminal or the
+ * configuration or -d says stderr */
+static void open_log(const struct conf *cfg)
+{
+	enum log_target target = LOG_TARGET_SYSLOG;
+
+	if (cfg->log_target == LOG_CONF_STDERR ||
+	    (cfg->log_target == LOG_CONF_AUTO && isatty(STDERR_FILENO)))
+		target = LOG_TARGET_STDERR;
+	log_open("aiosmtpd", target, cfg->log_level);
+}
+
+/* start_failed - say why the service cannot start, as aiosmtpd would
+ * where it has an answer, and exit */
+static void start_failed(const char *file, enum service_error kind,
+			 const char *error)
+{
+	switch (kind) {
+	case SERVICE_ERROR_SETUID:
+		fprintf(stderr, "%s\n", error);
 		exit(1);
+	case SERVICE_ERROR_BIND:
+		log_fatal(1, "%s", error);
+	case SERVICE_ERROR_HANDLER:
+		if (cli.handler != NULL || cli.n_handler_args > 0 ||
+		    file == NULL)
+			cli_usage_error("%s", error);
+		log_fatal(CONF_EXIT_STATUS, "%s: handler: %s", file, error);
+	case SERVICE_ERROR_CONFIG:
+		log_fatal(CONF_EXIT_STATUS, "%s", error);
 	}
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0)
-		log_fatal(1, "cannot become nobody: %m");
-	if (setuid(0) == 0)
-		log_fatal(1, "still able to become root after setuid()");
-}
-
-static void open_listeners(struct conf *cfg, struct listener **list,
-			   size_t *n)
-{
-	char *error;
-
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		if (listener_open_all(&cfg->listeners[i], list, n, &error) < 0)
-			log_fatal(1, "%s", error);
-	}
-}
-
-/* start_handler - the handler's init, with its arguments */
-static void *start_handler(const struct aiosmtpd_handler *h,
-			   const struct conf *cfg, bool from_cli)
-{
-	const char *error = "cannot start";
-	void *ctx = h->init != NULL
-			    ? h->init((int)cfg->n_handler_args,
-				      cfg->handler_args, &error)
-			    : (void *)h;
-
-	if (ctx != NULL)
-		return ctx;
-	if (from_cli)
-		cli_usage_error("%s", error);
-	log_fatal(CONF_EXIT_STATUS, "%s: handler %s: %s", cfg->file,
-		  cfg->handler, error);
+	exit(1);
 }
 
 int main(int argc, char *argv[])
 {
-	struct listener *listeners = NULL;
-	const struct aiosmtpd_handler *handler;
-	size_t n_listeners = 0;
+	struct service *svc = xcalloc(1, sizeof(*svc));
 	struct master_opts opts;
-	struct cli cli;
+	enum service_error kind;
 	struct conf cfg;
-	char *error;
-	void *ctx;
+	char *error = NULL, *file;
 	int status;
 
 	cli_parse(argc, argv, &cli);
-	log_open("aiosmtpd", LOG_TARGET_STDERR,
-		 cli.debug > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-	conf_init(&cfg);
-	if (conf_load(&cfg, cli.config != NULL ? cli.config : DEFAULT_CONFIG,
-		      cli.config != NULL, &error) < 0) {
+	log_open("aiosmtpd", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
+	if (load_conf(&cfg, &error) < 0) {
 		fprintf(stderr, "aiosmtpd: %s\n", error);
 		free(error);
-		conf_free(&cfg);
+		free(svc);
 		cli_free(&cli);
 		return CONF_EXIT_STATUS;
 	}
-	apply_cli(&cli, &cfg);
-	if ((handler = handler_find(cfg.handler)) == NULL)
+	if (cli.handler != NULL && handler_find(cli.handler) == NULL)
 		cli_usage_error("unknown handler class '%s' (built in: %s)",
-				cfg.handler, handler_names());
-	conf_finish(&cfg);
+				cli.handler, handler_names());
 	if (cli.check_config) {
 		conf_print(&cfg, stdout);
 		conf_free(&cfg);
+		free(svc);
 		cli_free(&cli);
 		return 0;
 	}
 
+	if (cli.tlscert != NULL || cli.smtpscert != NULL)
+		cli_usage_error("STARTTLS and SMTPS are not available in this "
+				"version yet");
+
+	open_log(&cfg);
 	signal(SIGPIPE, SIG_IGN);
-	open_listeners(&cfg, &listeners, &n_listeners);
-	if (!cli.nosetuid)
-		drop_privileges();
-	ctx = start_handler(handler, &cfg,
-			    cli.handler != NULL || cli.n_handler_args > 0 ||
-				    cfg.file == NULL);
+	notify_init();
+	file = cfg.file != NULL ? xstrdup(cfg.file) : NULL;
+	if (service_open(svc, &cfg, cli.nosetuid, NULL, &error, &kind) < 0)
+		start_failed(file, kind, error);
+	free(file);
+	if (cli.nosetuid && geteuid() == 0)
+		log_info("sessions run as root (-n)");
 
 	opts = (struct master_opts){
-		.listeners = listeners,
-		.n_listeners = n_listeners,
-		.handler = handler,
-		.handler_ctx = ctx,
-		.workers = cli.workers != 0 ? cli.workers : DEFAULT_WORKERS,
-		.shutdown_timeout = cfg.shutdown_timeout,
+		.service = svc,
+		.keep_user = cli.nosetuid,
+		.load = load_conf,
 	};
 	status = master_run(&opts);
-	if (handler->cleanup != NULL)
-		handler->cleanup(ctx);
-	free(listeners);
-	conf_free(&cfg);
 	cli_free(&cli);
 	return status;
 }

@@ -1,11 +1,11 @@
 /*
- * master.c - the master process: workers, signals, the status pipe
+ * master.c - the master process: the worker pool, signals, reloads
  *
  * Signal handlers only write the signal number to a self-pipe; everything
  * else happens in the main loop, which polls that pipe and the status
- * pipe.  A worker that dies is replaced at once, unless workers keep
- * dying before serving anyone: then replacements back off exponentially,
- * so a broken set-up does not fork in a tight loop.
+ * pipe.  Every decision to fork goes through pool_to_fork(); when workers
+ * die before serving anyone, forks back off exponentially, so a broken
+ * set-up does not fork in a tight loop.
  */
 #include "config.h"
 
@@ -22,25 +22,33 @@
 #include "alloc.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
+#include "pool.h"
 #include "sockstream.h"
 #include "status.h"
 #include "worker.h"
 
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 10000
-/* A worker that dies sooner than this without a session is "early". */
-#define EARLY_DEATH_MS 1000
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 30000
+/* A worker that dies sooner than this without a session died "at start". */
+#define EARLY_DEATH_MS 2000
+/* systemd's STATUS line is refreshed at most this often. */
+#define STATUS_INTERVAL_MS 1000
 
 struct child {
 	pid_t pid;
-	unsigned generation;
+	unsigned generation; /* the fork counter, against pid reuse */
+	unsigned epoch;	     /* the configuration it runs */
 	int state;
 	int64_t started;
 	unsigned sessions;
+	unsigned messages;
 };
 
 struct master {
 	const struct master_opts *opts;
+	struct service *svc;
+	unsigned epoch;
 	struct child *children;
 	size_t n_children;
 	unsigned generation;
@@ -50,6 +58,11 @@ struct master {
 	int stop_signals;
 	int64_t backoff_ms;
 	int64_t next_spawn; /* monotonic ms; 0: now */
+	/* sessions and messages of workers that have left */
+	unsigned long long sessions_done;
+	unsigned long long messages_done;
+	char status_line[128];
+	int64_t status_sent;
 };
 
 static int signal_pipe[2] = {-1, -1};
@@ -92,18 +105,16 @@ static void restore_signals(void)
 	close(signal_pipe[1]);
 }
 
+/* --- the pool ------------------------------------------------------------- */
+
 static void spawn(struct master *m)
 {
 	struct worker_env env = {
-		.listeners = m->opts->listeners,
-		.n_listeners = m->opts->n_listeners,
-		.handler = m->opts->handler,
-		.handler_ctx = m->opts->handler_ctx,
+		.service = m->svc,
 		.status_fd = m->status_pipe[1],
 		.master_fd = m->life_pipe[0],
 		.close_fds = {m->status_pipe[0], m->life_pipe[1]},
 		.generation = ++m->generation,
-		.shutdown_timeout = m->opts->shutdown_timeout,
 	};
 	sigset_t all, saved;
 	struct child *c;
@@ -130,17 +141,33 @@ static void spawn(struct master *m)
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->generation = env.generation;
+	c->epoch = m->epoch;
 	c->state = WORKER_IDLE;
 	c->started = sockstream_now();
 }
 
-/* spawn_missing - the one place that decides to fork: up to the worker
- * count, unless the back-off after early deaths says wait */
-static void spawn_missing(struct master *m)
+static struct pool_counts count(const struct master *m)
 {
+	struct pool_counts c = {.total = (unsigned)m->n_children};
+
+	for (size_t i = 0; i < m->n_children; i++) {
+		const struct child *ch = &m->children[i];
+
+		c.idle += ch->epoch == m->epoch && ch->state == WORKER_IDLE;
+	}
+	return c;
+}
+
+/* spawn_wanted - fork what the pool policy asks for, unless workers
+ * have been dying at start and the back-off says wait */
+static void spawn_wanted(struct master *m)
+{
+	unsigned n;
+
 	if (m->stopping || sockstream_now() < m->next_spawn)
 		return;
-	while (m->n_children < m->opts->workers)
+	n = pool_to_fork(&m->svc->conf.workers, count(m));
+	while (n-- > 0)
 		spawn(m);
 }
 
@@ -153,8 +180,19 @@ static struct child *find_child(struct master *m, pid_t pid)
 	return NULL;
 }
 
-/* child_died - forget a worker; log a death that was not asked for and
- * back off when workers die before serving anyone */
+/* back_off - a worker died at start: wait longer before the next fork */
+static void back_off(struct master *m, pid_t pid)
+{
+	m->backoff_ms = m->backoff_ms == 0 ? BACKOFF_FIRST_MS
+					   : m->backoff_ms * 2;
+	if (m->backoff_ms > BACKOFF_MAX_MS)
+		m->backoff_ms = BACKOFF_MAX_MS;
+	m->next_spawn = sockstream_now() + m->backoff_ms;
+	log_warning("worker %d died at start; next fork in %lld ms",
+		    (int)pid, (long long)m->backoff_ms);
+}
+
+/* child_died - forget a worker; log a death that was not asked for */
 static void child_died(struct master *m, struct child *c, int wstatus)
 {
 	bool early = c->sessions == 0 &&
@@ -169,17 +207,12 @@ static void child_died(struct master *m, struct child *c, int wstatus)
 		log_warning("worker %d exited with status %d", (int)c->pid,
 			    WEXITSTATUS(wstatus));
 	}
-	if (!clean && early && !m->stopping) {
-		m->backoff_ms = m->backoff_ms == 0 ? BACKOFF_FIRST_MS
-						   : m->backoff_ms * 2;
-		if (m->backoff_ms > BACKOFF_MAX_MS)
-			m->backoff_ms = BACKOFF_MAX_MS;
-		m->next_spawn = sockstream_now() + m->backoff_ms;
-		log_warning("worker %d died at start; next one in %lld ms",
-			    (int)c->pid, (long long)m->backoff_ms);
-	} else {
+	if (!clean && early && !m->stopping)
+		back_off(m, c->pid);
+	else if (clean && c->sessions > 0)
 		m->backoff_ms = 0;
-	}
+	m->sessions_done += c->sessions;
+	m->messages_done += c->messages;
 	*c = m->children[--m->n_children];
 }
 
@@ -211,20 +244,95 @@ static void read_status(struct master *m)
 			continue; /* reaped already, or an older process */
 		c->state = st.state;
 		c->sessions = st.sessions;
+		c->messages = st.messages;
 	}
 }
 
-static void log_summary(const struct master *m)
+/* --- status, reload, stop ---------------------------------------------- */
+
+/* pool_status - "3 busy, 2 idle, 1234 sessions, 5678 messages" */
+static void pool_status(const struct master *m, char *buf, size_t size)
 {
-	unsigned busy = 0, sessions = 0;
+	unsigned long long sessions = m->sessions_done;
+	unsigned long long messages = m->messages_done;
+	unsigned busy = 0;
 
 	for (size_t i = 0; i < m->n_children; i++) {
 		busy += m->children[i].state == WORKER_BUSY;
 		sessions += m->children[i].sessions;
+		messages += m->children[i].messages;
 	}
-	log_info("pool: %zu workers, %u busy, %zu idle, %u sessions by live "
-		 "workers",
-		 m->n_children, busy, m->n_children - busy, sessions);
+	snprintf(buf, size, "%u busy, %zu idle, %llu sessions, %llu messages",
+		 busy, m->n_children - busy, sessions, messages);
+}
+
+/* update_status - tell systemd when the pool changed, at most once a
+ * second */
+static void update_status(struct master *m)
+{
+	char line[sizeof(m->status_line)];
+	int64_t now = sockstream_now();
+
+	if (now - m->status_sent < STATUS_INTERVAL_MS)
+		return;
+	pool_status(m, line, sizeof(line));
+	if (strcmp(line, m->status_line) == 0)
+		return;
+	strcpy(m->status_line, line);
+	m->status_sent = now;
+	notify_send("STATUS=%s", line);
+}
+
+/* retire_old - workers of an older configuration leave once idle */
+static void retire_old(struct master *m)
+{
+	for (size_t i = 0; i < m->n_children; i++) {
+		if (m->children[i].epoch != m->epoch)
+			kill(m->children[i].pid, SIGHUP);
+	}
+}
+
+static void reload(struct master *m)
+{
+	struct service *next = xcalloc(1, sizeof(*next));
+	enum service_error kind;
+	struct conf cfg;
+	char *error = NULL;
+
+	notify_send("RELOADING=1");
+	log_info("reloading the configuration");
+	if (m->opts->load(&cfg, &error) < 0 ||
+	    service_open(next, &cfg, m->opts->keep_user, m->svc, &error,
+			 &kind) < 0) {
+		log_error("reload failed, keeping the running configuration: "
+			  "%s",
+			  error);
+		free(error);
+		free(next);
+		notify_send("READY=1");
+		return;
+	}
+	service_close(m->svc, true);
+	free(m->svc);
+	m->svc = next;
+	m->epoch++;
+	m->backoff_ms = 0;
+	m->next_spawn = 0;
+	retire_old(m);
+	for (size_t i = 0; i < next->n_listeners; i++)
+		log_info("listening on %s", next->listeners[i].bound);
+	log_info("reloaded: %zu listener(s), workers min %u max %u",
+		 next->n_listeners, next->conf.workers.min,
+		 next->conf.workers.max);
+	notify_send("READY=1");
+}
+
+static void log_summary(const struct master *m)
+{
+	char line[128];
+
+	pool_status(m, line, sizeof(line));
+	log_info("pool: %zu workers, %s", m->n_children, line);
 }
 
 /* stop - first signal: ask workers to finish; second: kill them */
@@ -233,8 +341,9 @@ static void stop(struct master *m, int sig)
 	m->stop_signals++;
 	if (!m->stopping) {
 		m->stopping = true;
+		notify_send("STOPPING=1");
 		log_info("stopping on signal %d: sessions get %u s to finish",
-			 sig, m->opts->shutdown_timeout);
+			 sig, m->svc->conf.shutdown_timeout);
 		for (size_t i = 0; i < m->n_children; i++)
 			kill(m->children[i].pid, SIGTERM);
 		return;
@@ -261,34 +370,60 @@ static void handle_signals(struct master *m)
 			log_summary(m);
 			break;
 		case SIGHUP:
-			log_warning("SIGHUP: reloading is not supported yet");
+			if (!m->stopping)
+				reload(m);
 			break;
 		}
 	}
 }
 
-static void print_bound(const struct master_opts *opts)
+/* --- the loop ------------------------------------------------------------ */
+
+static void print_bound(const struct service *svc)
 {
-	for (size_t i = 0; i < opts->n_listeners; i++) {
-		if (opts->listeners[i].port_zero)
-			printf("%s\n", opts->listeners[i].bound);
+	for (size_t i = 0; i < svc->n_listeners; i++) {
+		if (svc->listeners[i].port_zero)
+			printf("%s\n", svc->listeners[i].bound);
+		log_info("listening on %s", svc->listeners[i].bound);
 	}
 	fflush(stdout);
 }
 
+static void write_pid_file(const char *path)
+{
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	if ((f = fopen(path, "w")) == NULL) {
+		log_error("cannot write pid file %s: %m", path);
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0)
+		log_error("cannot write pid file %s: %m", path);
+}
+
+/* poll_timeout - until the next fork the back-off allows, or the next
+ * STATUS refresh; -1 when nothing is due */
 static int poll_timeout(const struct master *m)
 {
-	int64_t wait;
+	int64_t now = sockstream_now(), wait = -1;
 
-	if (m->stopping || m->n_children >= m->opts->workers)
-		return -1;
-	wait = m->next_spawn - sockstream_now();
-	return wait < 0 ? 0 : (int)wait;
+	if (!m->stopping && m->next_spawn > now)
+		wait = m->next_spawn - now;
+	if (!m->stopping && pool_to_fork(&m->svc->conf.workers, count(m)) > 0 &&
+	    m->next_spawn <= now)
+		wait = 0;
+	if (wait < 0 || wait > STATUS_INTERVAL_MS)
+		wait = STATUS_INTERVAL_MS;
+	return (int)wait;
 }
 
 int master_run(const struct master_opts *opts)
 {
-	struct master m = {.opts = opts};
+	struct master m = {.opts = opts, .svc = opts->service};
+	char *pid_file = NULL;
 	struct pollfd pfd[2];
 
 	setup_signals();
@@ -296,10 +431,15 @@ int master_run(const struct master_opts *opts)
 	    pipe2(m.life_pipe, O_CLOEXEC) < 0)
 		log_fatal(1, "pipe2() failed: %m");
 	(void)fcntl(m.status_pipe[0], F_SETFL, O_NONBLOCK);
-	spawn_missing(&m);
-	print_bound(opts);
-	log_info("ready: %zu listener(s), %u workers", opts->n_listeners,
-		 opts->workers);
+	if (m.svc->conf.pid_file != NULL)
+		pid_file = xstrdup(m.svc->conf.pid_file);
+	write_pid_file(pid_file);
+	spawn_wanted(&m);
+	print_bound(m.svc);
+	log_info("ready: workers min %u max %u spare %u",
+		 m.svc->conf.workers.min, m.svc->conf.workers.max,
+		 m.svc->conf.workers.spare);
+	notify_send("READY=1\nMAINPID=%d", (int)getpid());
 
 	pfd[0] = (struct pollfd){.fd = signal_pipe[0], .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = m.status_pipe[0], .events = POLLIN};
@@ -309,11 +449,15 @@ int master_run(const struct master_opts *opts)
 		if (pfd[1].revents & POLLIN)
 			read_status(&m);
 		handle_signals(&m);
-		spawn_missing(&m);
+		spawn_wanted(&m);
+		update_status(&m);
 	}
-	for (size_t i = 0; i < opts->n_listeners; i++)
-		listener_close(&opts->listeners[i], true);
-	log_info("stopped");
+	service_close(m.svc, true);
+	free(m.svc);
+	if (pid_file != NULL)
+		(void)unlink(pid_file);
+	free(pid_file);
 	free(m.children);
+	log_info("stopped");
 	return m.stop_signals > 1 ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 
 #include "alloc.h"
 #include "conf.h"
+#include "service.h"
 #include "log.h"
 #include "smtp_io.h"
 #include "smtp_session.h"
@@ -27,6 +29,7 @@
 #include "worker.h"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t retire_requested;
 static int64_t stop_at = -1;
 static unsigned stop_grace;
 static sigset_t wait_mask;
@@ -45,6 +48,13 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
+/* on_retire - SIGHUP: a new configuration is live; leave once idle */
+static void on_retire(int sig)
+{
+	(void)sig;
+	retire_requested = 1;
+}
+
 /* stop_deadline - when sessions must end, counted from the first time a
  * session asks after the stop request */
 static int64_t stop_deadline(void)
@@ -61,21 +71,24 @@ static int64_t stop_deadline(void)
  * flag and the wait */
 static void setup_signals(void)
 {
-	struct sigaction sa = {.sa_handler = on_stop};
+	struct sigaction stop = {.sa_handler = on_stop};
+	struct sigaction retire = {.sa_handler = on_retire};
 	sigset_t block;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&stop.sa_mask);
+	sigemptyset(&retire.sa_mask);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGHUP, &retire, NULL);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
-	/* The master forks with every signal blocked; a stop request that
+	/* The master forks with every signal blocked; a request that
 	 * arrived since then is still pending and is taken in the first
 	 * ppoll(). */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_SETMASK, &block, NULL);
 	sigemptyset(&wait_mask);
 }
@@ -165,8 +178,8 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	sockstream_init(&ss, fd, sc->timeout, stop_deadline, &wait_mask);
 	io = smtp_io_new(&sockstream_ops, &ss);
-	session = smtp_session_new(&sc->smtp, w->env->handler,
-				   w->env->handler_ctx, io, w->spool, &peer);
+	session = smtp_session_new(&sc->smtp, l->handler, l->handler_ctx, io,
+				   w->spool, &peer);
 	log_info("%s %s connect listener=%s", id, client, l->bound);
 
 	end = smtp_session_run(session);
@@ -184,71 +197,121 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	report(w, WORKER_IDLE);
 }
 
-/* accept_from - take a connection a sibling did not take first */
-static void accept_from(struct worker *w, const struct listener *l)
+/* accept_from - take a connection a sibling did not take first; true
+ * when a session was served */
+static bool accept_from(struct worker *w, const struct listener *l)
 {
 	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd >= 0) {
 		serve(w, fd, l);
-		return;
+		return true;
 	}
 	switch (errno) {
 	case EAGAIN:
 	case EINTR:
 	case ECONNABORTED:
 	case EPROTO:
-		return; /* a sibling won, or the client left already */
+		return false; /* a sibling won, or the client left already */
 	default:
 		log_warning("accept(%s) failed: %m", l->bound);
 		if (errno == EMFILE || errno == ENFILE)
 			(void)poll(NULL, 0, 100);
+		return false;
 	}
+}
+
+/* idle_wait - ms to wait for a connection before leaving idle, or -1 */
+static int idle_wait(const struct worker *w, int64_t idle_since)
+{
+	int64_t left = idle_since +
+		       (int64_t)w->env->service->conf.workers.max_idle * 1000 -
+		       sockstream_now();
+
+	return left > 0 ? (int)left : 0;
+}
+
+/* worn_out - leave between sessions: stopped, retired, or used up */
+static bool worn_out(const struct worker *w)
+{
+	return stop_requested || retire_requested ||
+	       w->status.sessions >= w->env->service->conf.workers.max_use;
 }
 
 static void worker_loop(struct worker *w)
 {
-	const struct worker_env *env = w->env;
-	size_t n = env->n_listeners;
+	const struct service *svc = w->env->service;
+	size_t n = svc->n_listeners;
 	struct pollfd *pfd = xcalloc(n + 1, sizeof(*pfd));
+	int64_t idle_since = sockstream_now();
+	int ready, wait;
 
 	for (size_t i = 0; i < n; i++) {
-		pfd[i].fd = env->listeners[i].fd;
+		pfd[i].fd = svc->listeners[i].fd;
 		pfd[i].events = POLLIN;
 	}
-	pfd[n].fd = env->master_fd;
+	pfd[n].fd = w->env->master_fd;
 	pfd[n].events = POLLIN;
-	while (!stop_requested) {
-		if (ppoll(pfd, n + 1, NULL, &wait_mask) < 0) {
-			if (errno == EINTR)
-				continue;
+	while (!worn_out(w)) {
+		struct timespec ts;
+
+		wait = idle_wait(w, idle_since);
+		ts.tv_sec = wait / 1000;
+		ts.tv_nsec = (long)(wait % 1000) * 1000000;
+		ready = ppoll(pfd, n + 1, &ts, &wait_mask);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready < 0)
 			log_panic("worker ppoll() failed: %m");
-		}
+		if (ready == 0)
+			break; /* idle for max_idle seconds */
 		if (pfd[n].revents != 0)
 			break; /* the master is gone */
-		for (size_t i = 0; i < n && !stop_requested; i++) {
-			if (pfd[i].revents & POLLIN)
-				accept_from(w, &env->listeners[i]);
+		for (size_t i = 0; i < n && !worn_out(w); i++) {
+			if ((pfd[i].revents & POLLIN) &&
+			    accept_from(w, &svc->listeners[i]))
+				idle_since = sockstream_now();
 		}
 	}
 	free(pfd);
 }
 
+/* usable_spool_dir - a worker that cannot spool messages is no use: it
+ * says why and leaves, and the master backs off before the next one */
+static void check_spool_dir(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		log_error("spool directory %s is not usable: %m", dir);
+		_exit(1);
+	}
+	close(fd);
+}
+
 void worker_main(const struct worker_env *env)
 {
+	const struct service *svc = env->service;
+	const char *tmp = getenv("TMPDIR");
+	const char *spool_dir = svc->conf.spool_dir != NULL
+					? svc->conf.spool_dir
+				: tmp != NULL && *tmp != '\0' ? tmp
+							      : "/tmp";
 	struct worker w = {.env = env};
 
 	setup_signals();
-	stop_grace = env->shutdown_timeout;
+	stop_grace = svc->conf.shutdown_timeout;
 	for (size_t i = 0; i < N_ELEMENTS(env->close_fds); i++) {
 		if (env->close_fds[i] >= 0)
 			close(env->close_fds[i]);
 	}
+	identity_drop(&svc->identity);
+	check_spool_dir(spool_dir);
 	if (getrandom(&w.id_seed, sizeof(w.id_seed), 0) < 0)
 		w.id_seed = (uint64_t)getpid() * 2654435761u;
 	w.status.pid = getpid();
 	w.status.generation = env->generation;
-	w.spool = spool_new(NULL);
+	w.spool = spool_new(spool_dir);
 	report(&w, WORKER_IDLE);
 	worker_loop(&w);
 	report(&w, WORKER_EXITING);

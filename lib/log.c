@@ -136,6 +136,14 @@ void log_fatal(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	emit(LOG_CRIT, "fatal: ", fmt, ap);
 	va_end(ap);
+	if (log_target == LOG_TARGET_SYSLOG) {
+		/* Whoever started us should see why we stop. */
+		fprintf(stderr, "%s: fatal: ", log_ident);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
 	exit(status);
 }
 

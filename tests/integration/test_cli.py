@@ -317,10 +317,21 @@ def test_workers_flag_sets_pool_size(servers, empty_config):
     assert server.stop() == 0, server.log()
 
 
-def test_default_worker_count_is_four(servers, empty_config):
+def test_default_pool_starts_min_and_spare(servers, empty_config):
+    # Without -w the pool is dynamic: at start it holds workers.min
+    # workers, or workers.spare idle ones if that is more.
+    shown = subprocess.run([BIN, "-n", "--config", empty_config,
+                            "--check-config"], capture_output=True,
+                           text=True, timeout=10).stdout
+    pool = re.search(r"workers = \{ min = (\d+); max = \d+; "
+                     r"spare = (\d+);", shown)
+    assert pool, shown
+    expected = max(int(pool.group(1)), int(pool.group(2)))
     server = servers([BIN, "-n", "--config", empty_config,
                       "-l", "127.0.0.1:0", "-c", "Sink"])
-    assert len(wait_workers(server, 4)) == 4, server.workers()
+    assert len(wait_workers(server, expected)) == expected, server.workers()
+    time.sleep(0.5)
+    assert len(server.workers()) == expected, server.workers()
 
 
 # --- --check-config ----------------------------------------------------------
@@ -487,12 +498,19 @@ def public_bin():
 
 
 def test_setuid_fails_when_not_root(public_bin):
-    if nobody_ids() is None or shutil.which("setpriv") is None:
-        pytest.skip("needs user nobody, group nogroup and setpriv(1)")
+    # As aiosmtpd: an ordinary user other than nobody cannot become
+    # nobody.  (Started as nobody itself, aiosmtpd's setuid("nobody")
+    # succeeds, and so does ours; see the next test.)
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv(1)")
+    try:
+        pwd.getpwnam("daemon")
+    except KeyError:
+        pytest.skip("needs user daemon")
     if os.geteuid() != 0:
         prefix = []  # already not root
     else:
-        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+        prefix = ["setpriv", "--reuid=daemon", "--regid=daemon",
                   "--clear-groups"]
     empty = os.path.join(os.path.dirname(public_bin), "empty.conf")
     with open(empty, "w"):
@@ -504,6 +522,23 @@ def test_setuid_fails_when_not_root(public_bin):
     assert status == 1, "exit %r, stderr:\n%s" % (status, msg)
     assert SETUID_MESSAGE in msg, msg
     assert out == b"", "printed an address although it cannot serve"
+
+
+def test_nobody_without_n_serves(servers, public_bin):
+    # aiosmtpd started as nobody without -n calls setuid(nobody), which
+    # succeeds; it serves.  So do we.
+    if nobody_ids() is None or shutil.which("setpriv") is None or \
+            os.geteuid() != 0:
+        pytest.skip("needs root, user nobody, group nogroup and setpriv(1)")
+    empty = os.path.join(os.path.dirname(public_bin), "empty.conf")
+    with open(empty, "w"):
+        pass
+    os.chmod(empty, 0o644)
+    server = servers(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                      "--clear-groups", public_bin, "--config", empty,
+                      "-l", "127.0.0.1:0", "-c", "Sink"])
+    send_message(server.host, server.port)
+    assert server.stop() == 0, server.log()
 
 
 def test_root_without_n_runs_workers_as_nobody(servers, tmp_path):
