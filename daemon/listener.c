@@ -216,3 +216,99 @@ void listener_close(struct listener *l, bool remove_path)
 	XFREE(l->unix_path);
 	XFREE(l->bound);
 }
+
+/* same_address - is the socket fd bound to sa? */
+static bool same_address(int fd, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family != sa->sa_family)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&ss, *b = (const void *)sa;
+
+		return a->sin_port == b->sin_port &&
+		       a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&ss,
+					  *b = (const void *)sa;
+
+		return a->sin6_port == b->sin6_port &&
+		       memcmp(&a->sin6_addr, &b->sin6_addr,
+			      sizeof(a->sin6_addr)) == 0;
+	}
+	if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *a = (const void *)&ss,
+					 *b = (const void *)sa;
+
+		return strcmp(a->sun_path, b->sun_path) == 0;
+	}
+	return false;
+}
+
+/* adopt - an inherited socket becomes a listener */
+static void adopt(const struct listener_conf *conf, int fd,
+		  const struct sockaddr *sa, struct listener **list,
+		  size_t *n)
+{
+	struct listener *l = append(list, n, conf);
+
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	l->fd = fd;
+	l->family = sa->sa_family;
+	if (sa->sa_family == AF_UNIX)
+		l->bound = errorf("unix:%s",
+				  ((const struct sockaddr_un *)sa)->sun_path);
+	else
+		l->bound = sockaddr_text(sa);
+	log_info("listening on %s, passed in by systemd", l->bound);
+}
+
+/* take_matching - inherited sockets bound to sa */
+static size_t take_matching(const struct listener_conf *conf,
+			    const struct sockaddr *sa, int *fds, size_t n_fds,
+			    struct listener **list, size_t *n)
+{
+	size_t taken = 0;
+
+	for (size_t i = 0; i < n_fds; i++) {
+		if (fds[i] >= 0 && same_address(fds[i], sa)) {
+			adopt(conf, fds[i], sa, list, n);
+			fds[i] = -1;
+			taken++;
+		}
+	}
+	return taken;
+}
+
+size_t listener_take_inherited(const struct listener_conf *conf, int *fds,
+			       size_t n_fds, struct listener **list,
+			       size_t *n)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res, *ai;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct address addr;
+	const char *why;
+	size_t taken = 0;
+
+	if (address_parse(conf->address, &addr, &why) < 0)
+		return 0;
+	if (addr.is_unix) {
+		strcpy(sun.sun_path, addr.path);
+		taken = take_matching(conf, (struct sockaddr *)&sun, fds, n_fds,
+				      list, n);
+	} else if (getaddrinfo(addr.host, addr.port, &hints, &res) == 0) {
+		for (ai = res; ai != NULL; ai = ai->ai_next)
+			taken += take_matching(conf, ai->ai_addr, fds, n_fds,
+					       list, n);
+		freeaddrinfo(res);
+	}
+	address_free(&addr);
+	return taken;
+}

@@ -41,6 +41,17 @@ bool listener_matches(const struct listener *l, const char *address);
  */
 int listener_open_all(const struct listener_conf *conf,
 		      struct listener **list, size_t *n, char **error_r);
+/*
+ * listener_take_inherited - adopt sockets systemd passed in (LISTEN_FDS)
+ *
+ * Every socket in fds bound to an address of conf becomes a listener
+ * (appended to *list) and its slot in fds is set to -1.  Returns the
+ * number taken.
+ */
+size_t listener_take_inherited(const struct listener_conf *conf, int *fds,
+			       size_t n_fds, struct listener **list,
+			       size_t *n);
+
 /* listener_close - close the socket; remove a UNIX socket's path when
  * remove_path is set (only the master does that, at its end) */
 void listener_close(struct listener *l, bool remove_path);

@@ -70,6 +70,27 @@ static int load_conf(struct conf *cfg, char **error_r)
 	return 0;
 }
 
+/* systemd_sockets - the listening sockets of socket activation: fds 3
+ * and up, when LISTEN_PID names this process */
+static void systemd_sockets(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int n, *list;
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
+		return;
+	n = atoi(fds);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n <= 0 || n > 1024)
+		return;
+	list = xmalloc((size_t)n * sizeof(*list));
+	for (int i = 0; i < n; i++)
+		list[i] = 3 + i;
+	service_inherit(list, (size_t)n);
+}
+
 /* open_log - syslog (facility mail) unless stderr is a terminal or the
  * configuration or -d says stderr */
 static void open_log(const struct conf *cfg)
@@ -140,6 +161,7 @@ int main(int argc, char *argv[])
 	open_log(&cfg);
 	signal(SIGPIPE, SIG_IGN);
 	notify_init();
+	systemd_sockets();
 	file = cfg.file != NULL ? xstrdup(cfg.file) : NULL;
 	if (service_open(svc, &cfg, cli.nosetuid, NULL, &error, &kind) < 0)
 		start_failed(file, kind, error);

@@ -208,6 +208,31 @@ static bool borrow(struct service *svc, const struct listener_conf *lc,
 	return found;
 }
 
+/* Sockets from systemd, until a service takes them. */
+static int *inherited;
+static size_t n_inherited;
+
+void service_inherit(int *fds, size_t n)
+{
+	inherited = fds;
+	n_inherited = n;
+}
+
+/* drop_inherited - close what systemd passed and no listener names */
+static void drop_inherited(void)
+{
+	for (size_t i = 0; i < n_inherited; i++) {
+		if (inherited[i] >= 0) {
+			log_warning("closing socket %d passed in by systemd: "
+				    "no listener has its address",
+				    inherited[i]);
+			close(inherited[i]);
+		}
+	}
+	XFREE(inherited);
+	n_inherited = 0;
+}
+
 static int open_listeners(struct service *svc, const struct service *old,
 			  char **error_r)
 {
@@ -215,6 +240,11 @@ static int open_listeners(struct service *svc, const struct service *old,
 		const struct listener_conf *lc = &svc->conf.listeners[i];
 
 		if (borrow(svc, lc, old))
+			continue;
+		if (n_inherited > 0 &&
+		    listener_take_inherited(lc, inherited, n_inherited,
+					    &svc->listeners,
+					    &svc->n_listeners) > 0)
 			continue;
 		if (listener_open_all(lc, &svc->listeners, &svc->n_listeners,
 				      error_r) < 0)
@@ -254,6 +284,7 @@ int service_open(struct service *svc, struct conf *conf, bool keep_user,
 	*kind_r = SERVICE_ERROR_BIND;
 	if (open_listeners(svc, old, error_r) < 0)
 		goto fail;
+	drop_inherited();
 	*kind_r = SERVICE_ERROR_HANDLER;
 	if (start_handlers(svc, error_r) < 0)
 		goto fail;

@@ -62,6 +62,13 @@ enum service_error {
 int service_open(struct service *svc, struct conf *conf, bool keep_user,
 		 struct service *old, char **error_r,
 		 enum service_error *kind_r);
+/*
+ * service_inherit - sockets passed in by systemd (LISTEN_FDS) for the next
+ * service_open() to use before binding; a listener's address takes every
+ * inherited socket bound to it.  Those no listener names are closed.
+ */
+void service_inherit(int *fds, size_t n);
+
 /* service_close - close what svc holds: sockets (UNIX paths removed
  * when remove_paths), handlers, the configuration */
 void service_close(struct service *svc, bool remove_paths);

@@ -413,10 +413,19 @@ int maildir_render(const struct aiosmtpd_session *session,
 /* Python's Maildir._count: deliveries attempted by this process. */
 static unsigned long delivery_count = 1;
 
+/* make_dir - mkdir that is content with a directory already there */
 static int make_dir(const char *path)
 {
+	struct stat st;
+
+	int saved;
+
 	if (mkdir(path, 0700) == 0 || errno == EEXIST)
 		return 0;
+	saved = errno;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	errno = saved;
 	return -1;
 }
 

@@ -8,6 +8,7 @@ test, whatever happened.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -183,6 +184,10 @@ def write_config(path, settings="", listeners=None, handler=None):
     if listeners is None:
         listeners = ['{ address = "127.0.0.1:0"; }']
     text = 'hostname = %s;\n' % libconfig_string(HOSTNAME)
+    if not re.search(r"^\s*log\s*=", settings, re.M):
+        # stderr is a pipe here, which would mean syslog: keep the log
+        # where the test can read it.
+        text += 'log = { target = "stderr"; };\n'
     text += settings + "\n"
     text += "listeners = (\n  " + ",\n  ".join(listeners) + "\n);\n"
     if handler:
