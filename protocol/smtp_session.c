@@ -991,9 +991,9 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		return;
 
 	status = data_problem(s, &rd);
+	s->env.content_size = rd.content;
 	if (status == NULL && s->handler->handle_DATA != NULL) {
 		s->env.content = spool_content(s->spool);
-		s->env.content_size = spool_size(s->spool);
 		spool_rewind(s->spool);
 		status = s->handler->handle_DATA(s->ctx, &s->info, &s->env);
 	}
