@@ -538,64 +538,209 @@ static void handler_args_free(struct conf *cfg)
 	cfg->n_handler_args = 0;
 }
 
-/* handler_arg - a handler's one argument from its group, if present */
-static int handler_arg(struct loader *ld, config_setting_t *group,
-		       const char *name, bool required)
+/*
+ * The handler group: each type has the keys that become its leading
+ * arguments, in order (stream is Debugging's optional one), and the keys
+ * passed on as "key=value" options.  A plugin's args list is appended.
+ */
+struct handler_type {
+	const char *type;
+	const char *const *args;
+	bool args_optional;
+	const char *const *options;
+};
+
+static const char *const no_keys[] = {NULL};
+static const char *const stream_keys[] = {"stream", NULL};
+static const char *const path_keys[] = {"path", NULL};
+static const char *const target_keys[] = {"target", NULL};
+static const char *const host_port_keys[] = {"host", "port", NULL};
+static const char *const client_options[] = {
+	"timeout", "connect_timeout", "starttls", "tls_verify", "tls_ca",
+	NULL};
+
+static const struct handler_type handler_types[] = {
+	{"debugging", stream_keys, true, no_keys},
+	{"sink", no_keys, false, no_keys},
+	{"mailbox", path_keys, false, no_keys},
+	{"maildir", path_keys, false, no_keys},
+	{"lmtp", target_keys, false, client_options},
+	{"proxy", host_port_keys, false, client_options},
+	{"smtp", host_port_keys, false, client_options},
+	{"plugin", path_keys, false, no_keys},
+};
+
+static bool in_keys(const char *const *keys, const char *name)
 {
-	config_setting_t *s = config_setting_get_member(group, name);
-	struct conf *cfg = ld->cfg;
+	for (; *keys != NULL; keys++) {
+		if (strcmp(*keys, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void handler_add_arg(struct conf *cfg, const char *arg)
+{
+	cfg->handler_args = xrealloc(cfg->handler_args,
+				     (cfg->n_handler_args + 1) *
+					     sizeof(*cfg->handler_args));
+	cfg->handler_args[cfg->n_handler_args++] = xstrdup(arg);
+}
+
+/* handler_value - a string, integer or boolean setting as the word a
+ * handler gets on its command line */
+static int handler_value(struct loader *ld, config_setting_t *s,
+			 struct sbuf *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_STRING:
+		sbuf_puts(out, config_setting_get_string(s));
+		return 0;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		sbuf_printf(out, "%lld",
+			    (long long)config_setting_get_int64(s));
+		return 0;
+	case CONFIG_TYPE_BOOL:
+		sbuf_puts(out, config_setting_get_bool(s) ? "yes" : "no");
+		return 0;
+	default:
+		return wrong_type(ld, s, "a string, number or boolean");
+	}
+}
+
+/* handler_args - the handler's words from its group, in the order its
+ * command line wants them */
+static int handler_args(struct loader *ld, config_setting_t *group,
+			const struct handler_type *ht)
+{
+	config_setting_t *s;
+	struct sbuf word;
+	int ret = 0;
+
+	sbuf_init(&word, 64);
+	for (const char *const *k = ht->args; *k != NULL && ret == 0; k++) {
+		if ((s = config_setting_get_member(group, *k)) == NULL) {
+			if (!ht->args_optional)
+				ret = fail(ld, group,
+					   "this handler needs '%s'", *k);
+			continue;
+		}
+		sbuf_reset(&word);
+		if ((ret = handler_value(ld, s, &word)) == 0)
+			handler_add_arg(ld->cfg, word.data);
+	}
+	for (const char *const *k = ht->options; *k != NULL && ret == 0;
+	     k++) {
+		if ((s = config_setting_get_member(group, *k)) == NULL)
+			continue;
+		sbuf_reset(&word);
+		sbuf_printf(&word, "%s=", *k);
+		if ((ret = handler_value(ld, s, &word)) == 0)
+			handler_add_arg(ld->cfg, word.data);
+	}
+	sbuf_free(&word);
+	return ret;
+}
+
+/* plugin_args - args = [ "word", ... ] of a plugin */
+static int plugin_args(struct loader *ld, config_setting_t *group)
+{
+	config_setting_t *list = config_setting_get_member(group, "args");
 	const char *v = NULL;
 
-	if (s == NULL)
-		return required ? fail(ld, group, "this handler needs '%s'",
-				       name)
-				: 0;
-	if (get_string(ld, s, &v) < 0)
-		return -1;
-	cfg->handler_args = xmalloc(sizeof(*cfg->handler_args));
-	cfg->handler_args[0] = xstrdup(v);
-	cfg->n_handler_args = 1;
+	if (list == NULL)
+		return 0;
+	if (config_setting_type(list) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(list) != CONFIG_TYPE_LIST)
+		return wrong_type(ld, list, "an array of strings");
+	for (int i = 0; i < config_setting_length(list); i++) {
+		config_setting_t *word = config_setting_get_elem(list, i);
+
+		if (get_string(ld, word, &v) < 0)
+			return -1;
+		handler_add_arg(ld->cfg, v);
+	}
 	return 0;
 }
 
-/* key_handler - handler = { type = "debugging" | "sink" | "maildir";
- * stream = "stdout" | "stderr"; path = "/var/mail/Maildir"; } */
+static const struct handler_type *find_handler_type(const char *type)
+{
+	for (size_t i = 0; i < N_ELEMENTS(handler_types); i++) {
+		if (strcmp(handler_types[i].type, type) == 0)
+			return &handler_types[i];
+	}
+	return NULL;
+}
+
+/* check_handler_keys - every key of the group belongs to its type */
+static int check_handler_keys(struct loader *ld, config_setting_t *group,
+			      const struct handler_type *ht)
+{
+	static const struct key base[] = {{"type", NULL}};
+	static const struct key plugin[] = {{"args", NULL}};
+	bool is_plugin = strcmp(ht->type, "plugin") == 0;
+	struct key known[8];
+	size_t n = 0;
+
+	for (const char *const *k = ht->args; *k != NULL; k++)
+		known[n++] = (struct key){*k, NULL};
+	for (const char *const *k = ht->options; *k != NULL; k++)
+		known[n++] = (struct key){*k, NULL};
+	for (int i = 0; i < config_setting_length(group); i++) {
+		config_setting_t *m = config_setting_get_elem(group, i);
+		const char *name = name_of(m);
+		const struct key *const tables[] = {base, known, plugin};
+		const size_t sizes[] = {1, n, is_plugin ? 1 : 0};
+
+		if (strcmp(name, "type") != 0 && !in_keys(ht->args, name) &&
+		    !in_keys(ht->options, name) &&
+		    !(is_plugin && strcmp(name, "args") == 0))
+			return unknown_key(ld, m, " in 'handler'", tables,
+					   sizes, 3);
+	}
+	return 0;
+}
+
+/* key_handler - handler = { type = "..."; ... }: see handler_types */
 static int key_handler(struct loader *ld, config_setting_t *s,
 		       struct session_conf *sc)
 {
-	static const struct key known[] = {
-		{"path", NULL}, {"stream", NULL}, {"type", NULL}};
-	static const struct key *const tables[] = {known};
-	static const size_t sizes[] = {N_ELEMENTS(known)};
 	struct conf *cfg = ld->cfg;
 	config_setting_t *type = config_setting_get_member(s, "type");
+	const struct handler_type *ht;
 	const char *t = NULL;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
 		return wrong_type(ld, s, "a group such as { type = \"sink\"; }");
-	for (int i = 0; i < config_setting_length(s); i++) {
-		config_setting_t *m = config_setting_get_elem(s, i);
-
-		if (find_key(known, N_ELEMENTS(known), name_of(m)) == NULL)
-			return unknown_key(ld, m, " in 'handler'", tables,
-					   sizes, 1);
-	}
 	if (type == NULL)
 		return fail(ld, s, "'handler' needs a 'type'");
 	if (get_string(ld, type, &t) < 0)
 		return -1;
+	if ((ht = find_handler_type(t)) == NULL)
+		return fail(ld, type,
+			    "unknown handler type \"%s\" (known: "
+			    "\"debugging\", \"sink\", \"mailbox\", "
+			    "\"maildir\", \"lmtp\", \"proxy\", \"plugin\")",
+			    t);
+	if (check_handler_keys(ld, s, ht) < 0)
+		return -1;
 	handler_args_free(cfg);
 	free(cfg->handler);
 	cfg->handler = xstrdup(t);
-	if (strcmp(t, "debugging") == 0)
-		return handler_arg(ld, s, "stream", false);
-	if (strcmp(t, "maildir") == 0)
-		return handler_arg(ld, s, "path", true);
-	if (strcmp(t, "sink") == 0)
+	if (handler_args(ld, s, ht) < 0)
+		return -1;
+	if (strcmp(t, "plugin") != 0)
 		return 0;
-	return fail(ld, type, "unknown handler type \"%s\" (known: "
-			      "\"debugging\", \"sink\", \"maildir\")",
-		    t);
+	/* A plugin is named by its path; its own words follow. */
+	if (cfg->handler_args[0][0] != '/')
+		return fail(ld, config_setting_get_member(s, "path"),
+			    "'path' of a plugin must be absolute");
+	free(cfg->handler);
+	cfg->handler = cfg->handler_args[0];
+	memmove(cfg->handler_args, cfg->handler_args + 1,
+		--cfg->n_handler_args * sizeof(*cfg->handler_args));
+	return plugin_args(ld, s);
 }
 
 static int key_listeners(struct loader *ld, config_setting_t *s,

@@ -106,6 +106,7 @@ int main(int argc, char *argv[])
 	struct cli cli;
 	struct conf cfg;
 	char *error;
+	bool usage;
 	void *ctx;
 	int status;
 
@@ -119,9 +120,11 @@ int main(int argc, char *argv[])
 		return CONF_EXIT_STATUS;
 	}
 	apply_cli(&cli, &cfg);
-	if ((handler = handler_find(cfg.handler)) == NULL)
-		cli_usage_error("unknown handler class '%s' (built in: %s)",
-				cfg.handler, handler_names());
+	if ((handler = handler_load(cfg.handler, &error, &usage)) == NULL) {
+		if (usage)
+			cli_usage_error("%s", error);
+		log_fatal(CONF_EXIT_STATUS, "%s", error);
+	}
 	conf_finish(&cfg);
 	if (cli.check_config) {
 		conf_print(&cfg, stdout);
