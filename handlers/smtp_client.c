@@ -648,6 +648,7 @@ struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
 	c->log_id = log_id;
 	c->fd = fd;
 	c->usable = true;
+	c->bol = true;
 	c->io = smtp_io_new(&client_ops, c);
 	sbuf_init(&c->out, 1024);
 	sbuf_init(&c->ehlo, 256);
