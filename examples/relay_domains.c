@@ -77,41 +77,41 @@ static int ours(const struct relay_domains *rd, const char *address)
 }
 
 static const char *relay_rcpt(void *ctx, struct aiosmtpd_session *session,
-                              struct aiosmtpd_envelope *envelope,
-                              const char *address, const char *const *options,
-                              size_t n_options)
+			      struct aiosmtpd_envelope *envelope,
+			      const char *address, const char *const *options,
+			      size_t n_options)
 {
 	if (ours(ctx, address))
 		return NULL; /* the default: "250 OK" */
 	aiosmtpd_log(AIOSMTPD_LOG_INFO, "%s relay_domains: refused <%s>",
-	             session->id, address);
+		     session->id, address);
 	return "550 5.7.1 Unable to relay";
 }
 
 static const char *relay_data(void *ctx, struct aiosmtpd_session *session,
-                              struct aiosmtpd_envelope *envelope)
+			      struct aiosmtpd_envelope *envelope)
 {
 	char buf[4096];
 	unsigned long long total = 0;
 	ssize_t n;
 
 	while ((n = aiosmtpd_content_read(envelope->content, buf,
-	                                  sizeof(buf))) > 0)
+					  sizeof(buf))) > 0)
 		total += (unsigned long long)n;
 	if (n < 0)
 		return "451 4.3.0 Cannot read the message";
 	aiosmtpd_log(AIOSMTPD_LOG_INFO,
-	             "%s relay_domains: accepted %llu octets for %zu "
-	             "recipients",
-	             session->id, total, envelope->n_rcpt_tos);
+		     "%s relay_domains: accepted %llu octets for %zu "
+		     "recipients",
+		     session->id, total, envelope->n_rcpt_tos);
 	return NULL;
 }
 
 const struct aiosmtpd_handler aiosmtpd_handler = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
-        .name = "relay_domains",
-        .init = relay_init,
-        .cleanup = relay_cleanup,
-        .handle_RCPT = relay_rcpt,
-        .handle_DATA = relay_data,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.name = "relay_domains",
+	.init = relay_init,
+	.cleanup = relay_cleanup,
+	.handle_RCPT = relay_rcpt,
+	.handle_DATA = relay_data,
 };

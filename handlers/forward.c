@@ -21,6 +21,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +39,7 @@
 	"queued, try again later"
 #define REPLY_INTERNAL "451 4.3.0 Error: local error in processing"
 #define REPLY_NO_UTF8 "553 5.6.7 Next hop does not support SMTPUTF8"
+#define REPLY_GARBLED "451 4.4.2 Next hop protocol error, try again later"
 
 struct forward {
 	struct smtp_client_conf client;
@@ -59,12 +61,11 @@ struct forward_session {
 	struct sbuf answer;      /* the DATA answer put together */
 };
 
-/* --- set-up ------------------------------------------------------------------
- */
+/* --- set-up -------------------------------------------------------------- */
 
 /* forward_options - the "key=value" words after the target */
 static struct forward *forward_options(struct forward *f, int argc,
-                                       char *const argv[], const char **error_r)
+				       char *const argv[], const char **error_r)
 {
 	for (int i = 0; i < argc; i++) {
 		if (smtp_client_conf_set(&f->client, argv[i], error_r) < 0) {
@@ -82,7 +83,7 @@ static void *lmtp_init(int argc, char *const argv[], const char **error_r)
 
 	if (argc < 1) {
 		*error_r = "LMTP usage: TARGET [key=value ...] (TARGET is "
-		           "unix:/path or host:port)";
+			   "unix:/path or host:port)";
 		return NULL;
 	}
 	f = xcalloc(1, sizeof(*f));
@@ -162,6 +163,33 @@ static void end_transaction(struct forward_session *fs)
 	fs->n_accepted = 0;
 }
 
+/*
+ * pass_on - make a next hop's reply fit to be our own
+ *
+ * Only 2xx, 4xx and 5xx answer a command; anything else is the next hop
+ * not speaking SMTP.  A 421 closes the next hop's connection, not ours,
+ * so our client gets it as 451.  Returns the reply's code.
+ */
+static int pass_on(struct smtp_reply *reply)
+{
+	int class = reply->code / 100;
+	char *line = reply->text.data;
+
+	if (class != 2 && class != 4 && class != 5) {
+		smtp_reply_set(reply, REPLY_GARBLED);
+		return reply->code;
+	}
+	if (reply->code != 421)
+		return reply->code;
+	for (; line != NULL; line = strstr(line + 3, "\r\n")) {
+		if (line != reply->text.data)
+			line += 2;
+		memcpy(line, "451", 3);
+	}
+	reply->code = 451;
+	return reply->code;
+}
+
 static bool has_option(const struct aiosmtpd_envelope *e, const char *opt)
 {
 	for (size_t i = 0; i < e->n_mail_options; i++) {
@@ -173,11 +201,11 @@ static bool has_option(const struct aiosmtpd_envelope *e, const char *opt)
 
 /* send_mail - MAIL FROM with the parameters the next hop understands */
 static int send_mail(struct forward_session *fs,
-                     const struct aiosmtpd_envelope *e)
+		     const struct aiosmtpd_envelope *e)
 {
 	const char *from = e->mail_from;
 	bool eight = has_option(e, "BODY=8BITMIME") &&
-	             smtp_client_offers(fs->client, "8BITMIME");
+		     smtp_client_offers(fs->client, "8BITMIME");
 
 	if (e->smtp_utf8 && !smtp_client_offers(fs->client, "SMTPUTF8")) {
 		smtp_reply_set(&fs->reply, REPLY_NO_UTF8);
@@ -185,28 +213,29 @@ static int send_mail(struct forward_session *fs,
 	}
 	if (strcmp(from, "<>") == 0)
 		from = "";
-	return smtp_client_command(fs->client, &fs->reply, "MAIL FROM:<%s>%s%s",
-	                           from, eight ? " BODY=8BITMIME" : "",
-	                           e->smtp_utf8 ? " SMTPUTF8" : "");
+	(void)smtp_client_command(fs->client, &fs->reply, "MAIL FROM:<%s>%s%s",
+				  from, eight ? " BODY=8BITMIME" : "",
+				  e->smtp_utf8 ? " SMTPUTF8" : "");
+	return pass_on(&fs->reply);
 }
 
 /* begin_transaction - connect if needed and send MAIL; a connection kept
  * from an earlier message may have been closed by the next hop in the
  * meantime, so a broken one is replaced once */
 static void begin_transaction(struct forward *f, struct forward_session *fs,
-                              struct aiosmtpd_session *session,
-                              const struct aiosmtpd_envelope *e)
+			      struct aiosmtpd_session *session,
+			      const struct aiosmtpd_envelope *e)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool reused = fs->client != NULL;
 
 		if (!reused)
 			fs->client = smtp_client_connect(
-			        &f->client, session->local_name, session->id,
-			        &fs->reply);
+				&f->client, session->local_name, session->id,
+				&fs->reply);
 		if (fs->client == NULL)
 			break;
-		if (send_mail(fs, e) == 250) {
+		if (send_mail(fs, e) / 100 == 2) {
 			fs->state = FORWARD_MAIL;
 			return;
 		}
@@ -219,13 +248,12 @@ static void begin_transaction(struct forward *f, struct forward_session *fs,
 	fs->state = FORWARD_REFUSED;
 }
 
-/* --- hooks -------------------------------------------------------------------
- */
+/* --- hooks --------------------------------------------------------------- */
 
 static const char *forward_mail(void *ctx, struct aiosmtpd_session *session,
-                                struct aiosmtpd_envelope *envelope,
-                                const char *address, const char *const *options,
-                                size_t n_options)
+				struct aiosmtpd_envelope *envelope,
+				const char *address, const char *const *options,
+				size_t n_options)
 {
 	/* A transaction that EHLO or a failed DATA left open ends here. */
 	end_transaction(session_of(session));
@@ -233,9 +261,9 @@ static const char *forward_mail(void *ctx, struct aiosmtpd_session *session,
 }
 
 static const char *forward_rcpt(void *ctx, struct aiosmtpd_session *session,
-                                struct aiosmtpd_envelope *envelope,
-                                const char *address, const char *const *options,
-                                size_t n_options)
+				struct aiosmtpd_envelope *envelope,
+				const char *address, const char *const *options,
+				size_t n_options)
 {
 	struct forward_session *fs = session_of(session);
 
@@ -243,10 +271,9 @@ static const char *forward_rcpt(void *ctx, struct aiosmtpd_session *session,
 		begin_transaction(ctx, fs, session, envelope);
 	if (fs->state == FORWARD_REFUSED)
 		return fs->reply.text.data;
-	if (smtp_client_command(fs->client, &fs->reply, "RCPT TO:<%s>",
-	                        address) /
-	            100 ==
-	    2) {
+	(void)smtp_client_command(fs->client, &fs->reply, "RCPT TO:<%s>",
+				  address);
+	if (pass_on(&fs->reply) / 100 == 2) {
 		fs->n_accepted++;
 		return NULL;
 	}
@@ -259,7 +286,7 @@ static const char *forward_rcpt(void *ctx, struct aiosmtpd_session *session,
 }
 
 static const char *forward_rset(void *ctx, struct aiosmtpd_session *session,
-                                struct aiosmtpd_envelope *envelope)
+				struct aiosmtpd_envelope *envelope)
 {
 	end_transaction(session_of(session));
 	return NULL;
@@ -336,8 +363,8 @@ static int peer_line(struct spool *spool, uint64_t *offset_r)
 /* send_content - trace headers, then the message; X-Peer (Proxy only)
  * goes in at offset */
 static int send_content(struct forward *f, struct smtp_client *client,
-                        const struct aiosmtpd_session *session,
-                        const struct aiosmtpd_envelope *envelope)
+			const struct aiosmtpd_session *session,
+			const struct aiosmtpd_envelope *envelope)
 {
 	struct spool *spool = spool_from_content(envelope->content);
 	uint64_t offset = UINT64_MAX, pos = 0;
@@ -370,14 +397,22 @@ static int send_content(struct forward *f, struct smtp_client *client,
 	return ret;
 }
 
-static void log_result(const struct forward *f,
-                       const struct aiosmtpd_session *session, const char *rcpt,
-                       const char *reply)
+/* log_results - the next hop's verdict on recipient i, or on every
+ * recipient for i == SIZE_MAX (an SMTP next hop gives one for all) */
+static void log_results(const struct forward *f,
+			const struct aiosmtpd_session *session,
+			const struct aiosmtpd_envelope *envelope, size_t i,
+			const char *reply)
 {
 	size_t len = strcspn(reply, "\r\n");
 
-	log_info("%s %s delivery to=<%s> relay=%s reply=\"%.*s\"", session->id,
-	         session->peer_addr, rcpt, f->client.target, (int)len, reply);
+	for (size_t r = 0; r < envelope->n_rcpt_tos; r++) {
+		if (i != SIZE_MAX && r != i)
+			continue;
+		log_info("%s %s delivery to=<%s> relay=%s reply=\"%.*s\"",
+			 session->id, session->peer_addr, envelope->rcpt_tos[r],
+			 f->client.target, (int)len, reply);
+	}
 }
 
 /* remember - keep the first reply of a kind */
@@ -391,9 +426,9 @@ static void remember(struct sbuf *first, const struct smtp_reply *reply)
  * recipient from an LMTP next hop, one in all from SMTP) and put the
  * answer to our client together in fs->answer, as the file comment says */
 static const char *collect_replies(struct forward *f,
-                                   struct forward_session *fs,
-                                   const struct aiosmtpd_session *session,
-                                   const struct aiosmtpd_envelope *envelope)
+				   struct forward_session *fs,
+				   const struct aiosmtpd_session *session,
+				   const struct aiosmtpd_envelope *envelope)
 {
 	size_t n = f->client.lmtp ? fs->n_accepted : 1, ok = 0, perm = 0;
 	bool per_rcpt = session->lmtp && f->client.lmtp;
@@ -404,12 +439,13 @@ static const char *collect_replies(struct forward *f,
 	sbuf_init(&temp, 128);
 	sbuf_init(&fatal, 128);
 	for (size_t i = 0; i < n; i++) {
-		code = smtp_client_read_reply(fs->client, &fs->reply);
-		log_result(f, session, envelope->rcpt_tos[n == 1 ? 0 : i],
-		           fs->reply.text.data);
+		(void)smtp_client_read_reply(fs->client, &fs->reply);
+		code = pass_on(&fs->reply);
+		log_results(f, session, envelope, f->client.lmtp ? i : SIZE_MAX,
+			    fs->reply.text.data);
 		if (per_rcpt)
 			sbuf_printf(&fs->answer, "%s%s", i > 0 ? "\r\n" : "",
-			            fs->reply.text.data);
+				    fs->reply.text.data);
 		if (code / 100 == 2) {
 			ok++;
 		} else if (code / 100 == 5) {
@@ -426,7 +462,7 @@ static const char *collect_replies(struct forward *f,
 			sbuf_puts(&fs->answer, REPLY_PARTIAL);
 		else
 			sbuf_puts(&fs->answer,
-			          perm == n ? fatal.data : temp.data);
+				  perm == n ? fatal.data : temp.data);
 	}
 	sbuf_free(&temp);
 	sbuf_free(&fatal);
@@ -434,7 +470,7 @@ static const char *collect_replies(struct forward *f,
 }
 
 static const char *forward_data(void *ctx, struct aiosmtpd_session *session,
-                                struct aiosmtpd_envelope *envelope)
+				struct aiosmtpd_envelope *envelope)
 {
 	struct forward *f = ctx;
 	struct forward_session *fs = session_of(session);
@@ -443,14 +479,16 @@ static const char *forward_data(void *ctx, struct aiosmtpd_session *session,
 	if (fs->state != FORWARD_MAIL || fs->client == NULL ||
 	    fs->n_accepted != envelope->n_rcpt_tos) {
 		log_error("%s forward: %zu recipients, %zu accepted by %s",
-		          session->id, envelope->n_rcpt_tos, fs->n_accepted,
-		          f->client.target);
+			  session->id, envelope->n_rcpt_tos, fs->n_accepted,
+			  f->client.target);
 		end_transaction(fs);
 		return REPLY_INTERNAL;
 	}
 	if (smtp_client_command(fs->client, &fs->reply, "DATA") != 354) {
 		/* The refusal is every recipient's; RSET would overwrite
 		 * the reply, so it is kept aside first. */
+		if (pass_on(&fs->reply) / 100 == 2)
+			smtp_reply_set(&fs->reply, REPLY_GARBLED);
 		sbuf_reset(&fs->answer);
 		sbuf_puts(&fs->answer, fs->reply.text.data);
 		end_transaction(fs);
@@ -458,7 +496,7 @@ static const char *forward_data(void *ctx, struct aiosmtpd_session *session,
 	}
 	if (send_content(f, fs->client, session, envelope) < 0) {
 		log_error("%s cannot read the message content: %m",
-		          session->id);
+			  session->id);
 		drop_client(fs);
 		fs->n_accepted = 0;
 		return REPLY_INTERNAL;
@@ -483,25 +521,25 @@ static void forward_close(void *ctx, struct aiosmtpd_session *session)
 }
 
 const struct aiosmtpd_handler handler_lmtp = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
-        .name = "LMTP",
-        .init = lmtp_init,
-        .cleanup = forward_cleanup,
-        .handle_MAIL = forward_mail,
-        .handle_RCPT = forward_rcpt,
-        .handle_RSET = forward_rset,
-        .handle_DATA = forward_data,
-        .handle_CLOSE = forward_close,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.name = "LMTP",
+	.init = lmtp_init,
+	.cleanup = forward_cleanup,
+	.handle_MAIL = forward_mail,
+	.handle_RCPT = forward_rcpt,
+	.handle_RSET = forward_rset,
+	.handle_DATA = forward_data,
+	.handle_CLOSE = forward_close,
 };
 
 const struct aiosmtpd_handler handler_proxy = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
-        .name = "Proxy",
-        .init = proxy_init,
-        .cleanup = forward_cleanup,
-        .handle_MAIL = forward_mail,
-        .handle_RCPT = forward_rcpt,
-        .handle_RSET = forward_rset,
-        .handle_DATA = forward_data,
-        .handle_CLOSE = forward_close,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.name = "Proxy",
+	.init = proxy_init,
+	.cleanup = forward_cleanup,
+	.handle_MAIL = forward_mail,
+	.handle_RCPT = forward_rcpt,
+	.handle_RSET = forward_rset,
+	.handle_DATA = forward_data,
+	.handle_CLOSE = forward_close,
 };

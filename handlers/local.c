@@ -40,8 +40,7 @@ struct local {
 	char *path; /* the template */
 };
 
-/* --- the path template ------------------------------------------------------
- */
+/* --- the path template --------------------------------------------------- */
 
 /* check_template - only %u, %d and %% may follow a '%' */
 static int check_template(const char *path, const char **error_r)
@@ -54,7 +53,7 @@ static int check_template(const char *path, const char **error_r)
 	     p = strchr(p + 2, '%')) {
 		if (p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
 			*error_r = "Maildir: the path may hold only %u (local "
-			           "part), %d (domain) and %%";
+				   "part), %d (domain) and %%";
 			return -1;
 		}
 	}
@@ -79,13 +78,13 @@ static void put_lower(struct sbuf *out, const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		sbuf_putc(out, p[i] >= 'A' && p[i] <= 'Z'
-		                       ? (char)(p[i] - 'A' + 'a')
-		                       : p[i]);
+				       ? (char)(p[i] - 'A' + 'a')
+				       : p[i]);
 }
 
 /* expand - the recipient's Maildir; -1 if the address is unsafe there */
 static int expand(const char *path, const char *address, const char *local_name,
-                  struct sbuf *out)
+		  struct sbuf *out)
 {
 	const char *at = strrchr(address, '@');
 	const char *domain = at != NULL ? at + 1 : local_name;
@@ -110,7 +109,7 @@ static int expand(const char *path, const char *address, const char *local_name,
 	return 0;
 }
 
-/* --- writing the file ----------------------------------------------------- */
+/* --- writing the file ---------------------------------------------------- */
 
 struct local_message {
 	const struct aiosmtpd_session *session;
@@ -163,8 +162,7 @@ static int write_message(void *ctx, maildir_out_fn *out, void *out_ctx)
 	return to_lf(spool_from_content(m->envelope->content), out, out_ctx);
 }
 
-/* --- delivery ---------------------------------------------------------------
- */
+/* --- delivery ------------------------------------------------------------ */
 
 /* One distinct Maildir of a message and what became of it. */
 struct target {
@@ -180,8 +178,8 @@ struct delivery {
 };
 
 static void delivery_plan(struct delivery *d, const struct local *l,
-                          const struct aiosmtpd_session *session,
-                          const struct aiosmtpd_envelope *e)
+			  const struct aiosmtpd_session *session,
+			  const struct aiosmtpd_envelope *e)
 {
 	struct sbuf dir;
 	size_t t;
@@ -195,8 +193,8 @@ static void delivery_plan(struct delivery *d, const struct local *l,
 		if (expand(l->path, e->rcpt_tos[i], session->local_name, &dir) <
 		    0)
 			log_panic("%s Maildir: <%s> passed RCPT but does not "
-			          "expand",
-			          session->id, e->rcpt_tos[i]);
+				  "expand",
+				  session->id, e->rcpt_tos[i]);
 		for (t = 0; t < d->n; t++) {
 			if (strcmp(d->targets[t].dir, dir.data) == 0)
 				break;
@@ -221,7 +219,7 @@ static void delivery_free(struct delivery *d)
 /* deliver_one - the message in one Maildir: a link to the first copy
  * where possible, else a copy of its own */
 static void deliver_one(struct target *t, const char *first,
-                        struct local_message *m)
+			struct local_message *m)
 {
 	const char *error, *id = m->session->id;
 
@@ -251,15 +249,15 @@ static void rollback(struct delivery *d, const char *id)
 		if (d->targets[t].file != NULL &&
 		    unlink(d->targets[t].file) < 0)
 			log_warning("%s cannot take back %s: %m", id,
-			            d->targets[t].file);
+				    d->targets[t].file);
 	}
 }
 
 /* answer - NULL when every Maildir has the message; else one reply, or
  * on LMTP one per recipient, in buf */
 static const char *answer(struct delivery *d,
-                          const struct aiosmtpd_session *session,
-                          const struct aiosmtpd_envelope *e, struct sbuf *buf)
+			  const struct aiosmtpd_session *session,
+			  const struct aiosmtpd_envelope *e, struct sbuf *buf)
 {
 	int first_error = 0;
 
@@ -275,13 +273,12 @@ static const char *answer(struct delivery *d,
 		int error = d->targets[d->of_rcpt[i]].error;
 
 		sbuf_printf(buf, "%s%s", i > 0 ? "\r\n" : "",
-		            error != 0 ? failure_reply(error) : "250 OK");
+			    error != 0 ? failure_reply(error) : "250 OK");
 	}
 	return buf->data;
 }
 
-/* --- hooks
- * -------------------------------------------------------------------- */
+/* --- hooks --------------------------------------------------------------- */
 
 static void *local_init(int argc, char *const argv[], const char **error_r)
 {
@@ -307,9 +304,9 @@ static void local_cleanup(void *ctx)
 }
 
 static const char *local_rcpt(void *ctx, struct aiosmtpd_session *session,
-                              struct aiosmtpd_envelope *envelope,
-                              const char *address, const char *const *options,
-                              size_t n_options)
+			      struct aiosmtpd_envelope *envelope,
+			      const char *address, const char *const *options,
+			      size_t n_options)
 {
 	struct local *l = ctx;
 	struct sbuf dir;
@@ -322,10 +319,10 @@ static const char *local_rcpt(void *ctx, struct aiosmtpd_session *session,
 }
 
 static const char *local_data(void *ctx, struct aiosmtpd_session *session,
-                              struct aiosmtpd_envelope *envelope)
+			      struct aiosmtpd_envelope *envelope)
 {
 	static struct sbuf reply; /* valid until the next call, as hooks'
-	                             replies must be */
+				     replies must be */
 	struct local_message m = {session, envelope};
 	struct delivery d;
 	const char *first = NULL, *status;
@@ -340,8 +337,8 @@ static const char *local_data(void *ctx, struct aiosmtpd_session *session,
 		const struct target *t = &d.targets[d.of_rcpt[i]];
 
 		log_info("%s %s delivery to=<%s> maildir=%s result=%s",
-		         session->id, session->peer_addr, envelope->rcpt_tos[i],
-		         t->dir, t->file != NULL ? "delivered" : "failed");
+			 session->id, session->peer_addr, envelope->rcpt_tos[i],
+			 t->dir, t->file != NULL ? "delivered" : "failed");
 	}
 	if (reply.data == NULL)
 		sbuf_init(&reply, 256);
@@ -352,10 +349,10 @@ static const char *local_data(void *ctx, struct aiosmtpd_session *session,
 }
 
 const struct aiosmtpd_handler handler_maildir = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
-        .name = "Maildir",
-        .init = local_init,
-        .cleanup = local_cleanup,
-        .handle_RCPT = local_rcpt,
-        .handle_DATA = local_data,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.name = "Maildir",
+	.init = local_init,
+	.cleanup = local_cleanup,
+	.handle_RCPT = local_rcpt,
+	.handle_DATA = local_data,
 };

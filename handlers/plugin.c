@@ -24,7 +24,7 @@ bool plugin_is_path(const char *name)
 }
 
 static char *load_error(const char *path, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 static char *load_error(const char *path, const char *fmt, ...)
 {
@@ -53,18 +53,18 @@ const struct aiosmtpd_handler *plugin_load(const char *path, char **error_r)
 	h = dlsym(dl, AIOSMTPD_HANDLER_SYMBOL);
 	if (h == NULL) {
 		*error_r = load_error(path, "it defines no '%s'",
-		                      AIOSMTPD_HANDLER_SYMBOL);
+				      AIOSMTPD_HANDLER_SYMBOL);
 		dlclose(dl);
 		return NULL;
 	}
 	if (h->abi_version != AIOSMTPD_HANDLER_ABI_VERSION) {
 		*error_r = load_error(path,
-		                      "it was built for handler ABI "
-		                      "version %u, this daemon has "
-		                      "version %u; rebuild it against "
-		                      "this aiosmtpd/handler.h",
-		                      h->abi_version,
-		                      AIOSMTPD_HANDLER_ABI_VERSION);
+				      "it was built for handler ABI "
+				      "version %u, this daemon has "
+				      "version %u; rebuild it against "
+				      "this aiosmtpd/handler.h",
+				      h->abi_version,
+				      AIOSMTPD_HANDLER_ABI_VERSION);
 		dlclose(dl);
 		return NULL;
 	}
@@ -75,10 +75,10 @@ const struct aiosmtpd_handler *plugin_load(const char *path, char **error_r)
 void aiosmtpd_log(enum aiosmtpd_log_level level, const char *fmt, ...)
 {
 	static const enum log_level levels[] = {
-	        [AIOSMTPD_LOG_DEBUG] = LOG_LEVEL_DEBUG,
-	        [AIOSMTPD_LOG_INFO] = LOG_LEVEL_INFO,
-	        [AIOSMTPD_LOG_WARNING] = LOG_LEVEL_WARNING,
-	        [AIOSMTPD_LOG_ERROR] = LOG_LEVEL_ERROR,
+		[AIOSMTPD_LOG_DEBUG] = LOG_LEVEL_DEBUG,
+		[AIOSMTPD_LOG_INFO] = LOG_LEVEL_INFO,
+		[AIOSMTPD_LOG_WARNING] = LOG_LEVEL_WARNING,
+		[AIOSMTPD_LOG_ERROR] = LOG_LEVEL_ERROR,
 	};
 	va_list ap;
 

@@ -16,11 +16,11 @@
 const char *received_protocol(const struct aiosmtpd_session *session)
 {
 	static const char *const names[2][4] = {
-	        {"ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA"},
-	        {"LMTP", "LMTPA", "LMTPS", "LMTPSA"},
+		{"ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA"},
+		{"LMTP", "LMTPA", "LMTPS", "LMTPSA"},
 	};
 	int i = (session->auth_user != NULL ? 1 : 0) +
-	        (session->tls_version != NULL ? 2 : 0);
+		(session->tls_version != NULL ? 2 : 0);
 
 	if (!session->lmtp && !session->extended_smtp)
 		return "SMTP";
@@ -70,8 +70,8 @@ static void put_date(struct sbuf *out, time_t now)
 }
 
 void received_header(struct sbuf *out, const struct aiosmtpd_session *session,
-                     const struct aiosmtpd_envelope *envelope, time_t now,
-                     const char *eol)
+		     const struct aiosmtpd_envelope *envelope, time_t now,
+		     const char *eol)
 {
 	put_from(out, session);
 	sbuf_puts(out, eol);
@@ -80,18 +80,18 @@ void received_header(struct sbuf *out, const struct aiosmtpd_session *session,
 		put_text(out, session->tls_version, false);
 		sbuf_puts(out, " with cipher ");
 		put_text(out,
-		         session->tls_cipher != NULL ? session->tls_cipher
-		                                     : "unknown",
-		         false);
+			 session->tls_cipher != NULL ? session->tls_cipher
+						     : "unknown",
+			 false);
 		sbuf_printf(out, " (%d bits))%s", session->tls_bits, eol);
 	}
 	sbuf_puts(out, "\tby ");
 	put_text(out,
-	         session->local_name != NULL ? session->local_name
-	                                     : "localhost",
-	         false);
+		 session->local_name != NULL ? session->local_name
+					     : "localhost",
+		 false);
 	sbuf_printf(out, " (aiosmtpd-c) with %s id %s",
-	            received_protocol(session), session->id);
+		    received_protocol(session), session->id);
 	if (envelope->n_rcpt_tos == 1) {
 		sbuf_printf(out, "%s\tfor <", eol);
 		put_text(out, envelope->rcpt_tos[0], envelope->smtp_utf8);
@@ -103,8 +103,8 @@ void received_header(struct sbuf *out, const struct aiosmtpd_session *session,
 }
 
 void received_return_path(struct sbuf *out,
-                          const struct aiosmtpd_envelope *envelope,
-                          const char *eol)
+			  const struct aiosmtpd_envelope *envelope,
+			  const char *eol)
 {
 	const char *from = envelope->mail_from;
 

@@ -28,13 +28,13 @@ const char *received_protocol(const struct aiosmtpd_session *session);
  * would break the header (controls, 8-bit, parentheses) become '?'.
  */
 void received_header(struct sbuf *out, const struct aiosmtpd_session *session,
-                     const struct aiosmtpd_envelope *envelope, time_t now,
-                     const char *eol);
+		     const struct aiosmtpd_envelope *envelope, time_t now,
+		     const char *eol);
 
 /* received_return_path - "Return-Path: <sender>" and eol; "<>" for the
  * null sender */
 void received_return_path(struct sbuf *out,
-                          const struct aiosmtpd_envelope *envelope,
-                          const char *eol);
+			  const struct aiosmtpd_envelope *envelope,
+			  const char *eol);
 
 #endif

@@ -62,7 +62,7 @@ struct smtp_client {
 	bool cr;  /* content: a CR waits to see whether LF follows */
 };
 
-/* --- configuration -------------------------------------------------------- */
+/* --- configuration ------------------------------------------------------- */
 
 void smtp_client_conf_init(struct smtp_client_conf *conf)
 {
@@ -115,7 +115,7 @@ static int parse_bool(const char *value, bool *r)
 }
 
 int smtp_client_conf_set(struct smtp_client_conf *conf, const char *option,
-                         const char **error_r)
+			 const char **error_r)
 {
 	const char *eq = strchr(option, '='), *v;
 	size_t klen;
@@ -148,7 +148,7 @@ int smtp_client_conf_set(struct smtp_client_conf *conf, const char *option,
 		conf->tls_ca = xstrdup(v);
 	} else {
 		*error_r = "unknown option (known: timeout, connect_timeout, "
-		           "starttls, tls_verify, tls_ca)";
+			   "starttls, tls_verify, tls_ca)";
 		return -1;
 	}
 #undef KEY
@@ -158,8 +158,7 @@ bad_seconds:
 	return -1;
 }
 
-/* --- replies ----------------------------------------------------------------
- */
+/* --- replies ------------------------------------------------------------- */
 
 void smtp_reply_init(struct smtp_reply *reply)
 {
@@ -181,7 +180,7 @@ void smtp_reply_set(struct smtp_reply *reply, const char *line)
 
 /* fail - the connection is over: make up the reply and say why */
 static int fail(struct smtp_client *c, struct smtp_reply *reply,
-                const char *text, const char *why)
+		const char *text, const char *why)
 {
 	log_warning("%s next hop %s: %s", c->log_id, c->conf->target, why);
 	c->usable = false;
@@ -231,7 +230,7 @@ static int stream_write(void *ctx, const void *buf, size_t len)
 		if (c->ssl != NULL) {
 			ERR_clear_error();
 			n = SSL_write(c->ssl, p,
-			              len > INT32_MAX ? INT32_MAX : (int)len);
+				      len > INT32_MAX ? INT32_MAX : (int)len);
 			if (n <= 0 &&
 			    SSL_get_error(c->ssl, (int)n) != SSL_ERROR_SYSCALL)
 				errno = EPROTO;
@@ -252,8 +251,8 @@ static int stream_write(void *ctx, const void *buf, size_t len)
 }
 
 static const struct smtp_stream_ops client_ops = {
-        .read = stream_read,
-        .write = stream_write,
+	.read = stream_read,
+	.write = stream_write,
 };
 
 /* flush - write the collected output; false after a failure */
@@ -266,14 +265,13 @@ static bool flush(struct smtp_client *c)
 	sbuf_reset(&c->out);
 	if (ret < 0 && c->usable) {
 		log_warning("%s next hop %s: write failed: %m", c->log_id,
-		            c->conf->target);
+			    c->conf->target);
 		c->usable = false;
 	}
 	return c->usable;
 }
 
-/* --- connecting ------------------------------------------------------------
- */
+/* --- connecting ---------------------------------------------------------- */
 
 static void set_timeouts(int fd, unsigned seconds)
 {
@@ -286,7 +284,7 @@ static void set_timeouts(int fd, unsigned seconds)
 /* connect_within - connect(2) that gives up after the connect timeout;
  * the socket is left blocking */
 static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
-                          unsigned seconds)
+			  unsigned seconds)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 	int flags = fcntl(fd, F_GETFL), err = 0, ret;
@@ -338,7 +336,7 @@ static int connect_unix(const char *path, unsigned seconds)
 
 /* split_host_port - "host:port" or "[v6]:port" into its parts */
 static int split_host_port(const char *target, char *host, size_t size,
-                           const char **port_r)
+			   const char **port_r)
 {
 	const char *colon = strrchr(target, ':');
 	size_t len;
@@ -362,7 +360,7 @@ static int split_host_port(const char *target, char *host, size_t size,
 }
 
 static int connect_inet(const char *target, unsigned seconds,
-                        const char **why_r)
+			const char **why_r)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	const char *port;
@@ -381,7 +379,7 @@ static int connect_inet(const char *target, unsigned seconds,
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		            ai->ai_protocol);
+			    ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		if (connect_within(fd, ai->ai_addr, ai->ai_addrlen, seconds) ==
@@ -412,7 +410,7 @@ static int open_socket(const struct smtp_client_conf *conf, const char **why_r)
 	return connect_inet(t, conf->connect_timeout, why_r);
 }
 
-/* --- replies from the wire ------------------------------------------------ */
+/* --- replies from the wire ----------------------------------------------- */
 
 /* reply_line - one line of a reply: its code and whether more follow */
 static bool reply_line(const char *line, size_t len, int *code_r, bool *more_r)
@@ -423,13 +421,13 @@ static bool reply_line(const char *line, size_t len, int *code_r, bool *more_r)
 	if (len > 3 && line[3] != ' ' && line[3] != '-')
 		return false;
 	*code_r =
-	        (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		(line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	*more_r = len > 3 && line[3] == '-';
 	return true;
 }
 
 static int read_error(struct smtp_client *c, struct smtp_reply *reply,
-                      enum smtp_io_status st)
+		      enum smtp_io_status st)
 {
 	if (st == SMTP_IO_EOF)
 		return fail(c, reply, REPLY_LOST, "connection closed");
@@ -439,7 +437,7 @@ static int read_error(struct smtp_client *c, struct smtp_reply *reply,
 	if (errno == ETIMEDOUT)
 		return fail(c, reply, REPLY_TIMEOUT, "no reply in time");
 	log_warning("%s next hop %s: read failed: %m", c->log_id,
-	            c->conf->target);
+		    c->conf->target);
 	return fail(c, reply, REPLY_LOST, "connection lost");
 }
 
@@ -485,7 +483,7 @@ void smtp_client_send(struct smtp_client *c, const char *fmt, ...)
 }
 
 int smtp_client_command(struct smtp_client *c, struct smtp_reply *reply,
-                        const char *fmt, ...)
+			const char *fmt, ...)
 {
 	va_list ap;
 
@@ -521,11 +519,10 @@ bool smtp_client_offers(const struct smtp_client *c, const char *keyword)
 	return false;
 }
 
-/* --- TLS -------------------------------------------------------------------
- */
+/* --- TLS ----------------------------------------------------------------- */
 
 static int tls_fail(struct smtp_client *c, struct smtp_reply *reply,
-                    const char *what)
+		    const char *what)
 {
 	unsigned long e = ERR_get_error();
 	char buf[256] = "";
@@ -533,7 +530,7 @@ static int tls_fail(struct smtp_client *c, struct smtp_reply *reply,
 	if (e != 0)
 		ERR_error_string_n(e, buf, sizeof(buf));
 	log_warning("%s next hop %s: %s %s", c->log_id, c->conf->target, what,
-	            buf);
+		    buf);
 	ERR_clear_error();
 	return fail(c, reply, REPLY_TLS, "TLS failed");
 }
@@ -553,9 +550,9 @@ static int tls_context(struct smtp_client *c, const char *host)
 	if (verify) {
 		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
 		if ((conf->tls_ca != NULL
-		             ? SSL_CTX_load_verify_locations(c->ssl_ctx,
-		                                             conf->tls_ca, NULL)
-		             : SSL_CTX_set_default_verify_paths(c->ssl_ctx)) !=
+			     ? SSL_CTX_load_verify_locations(c->ssl_ctx,
+							     conf->tls_ca, NULL)
+			     : SSL_CTX_set_default_verify_paths(c->ssl_ctx)) !=
 		    1)
 			return -1;
 	}
@@ -572,7 +569,7 @@ static int tls_context(struct smtp_client *c, const char *host)
 
 /* starttls - STARTTLS, the handshake, and EHLO/LHLO again */
 static int starttls(struct smtp_client *c, const char *helo,
-                    struct smtp_reply *reply)
+		    struct smtp_reply *reply)
 {
 	const char *port;
 	char host[256];
@@ -581,9 +578,9 @@ static int starttls(struct smtp_client *c, const char *helo,
 	if (smtp_client_command(c, reply, "STARTTLS") != 220)
 		return -1;
 	have_host = strncmp(c->conf->target, "unix:", 5) != 0 &&
-	            c->conf->target[0] != '/' &&
-	            split_host_port(c->conf->target, host, sizeof(host),
-	                            &port) == 0;
+		    c->conf->target[0] != '/' &&
+		    split_host_port(c->conf->target, host, sizeof(host),
+				    &port) == 0;
 	if (tls_context(c, have_host ? host : NULL) < 0) {
 		tls_fail(c, reply, "TLS set-up failed:");
 		return -1;
@@ -596,7 +593,7 @@ static int starttls(struct smtp_client *c, const char *helo,
 	/* RFC 3207: nothing the server sent before the handshake counts. */
 	smtp_io_discard_input(c->io);
 	if (smtp_client_command(c, reply, "%s %s",
-	                        c->conf->lmtp ? "LHLO" : "EHLO", helo) != 250)
+				c->conf->lmtp ? "LHLO" : "EHLO", helo) != 250)
 		return -1;
 	sbuf_reset(&c->ehlo);
 	sbuf_append(&c->ehlo, reply->text.data, reply->text.len);
@@ -606,12 +603,12 @@ static int starttls(struct smtp_client *c, const char *helo,
 /* greet - the greeting, EHLO/LHLO and STARTTLS; 0, or -1 with the
  * refusal in reply */
 static int greet(struct smtp_client *c, const char *helo,
-                 struct smtp_reply *reply)
+		 struct smtp_reply *reply)
 {
 	if (smtp_client_read_reply(c, reply) != 220)
 		return -1;
 	if (smtp_client_command(c, reply, "%s %s",
-	                        c->conf->lmtp ? "LHLO" : "EHLO", helo) != 250)
+				c->conf->lmtp ? "LHLO" : "EHLO", helo) != 250)
 		return -1;
 	sbuf_append(&c->ehlo, reply->text.data, reply->text.len);
 	if (c->conf->tls == SMTP_CLIENT_TLS_NO)
@@ -625,8 +622,8 @@ static int greet(struct smtp_client *c, const char *helo,
 }
 
 struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
-                                        const char *helo, const char *log_id,
-                                        struct smtp_reply *reply)
+					const char *helo, const char *log_id,
+					struct smtp_reply *reply)
 {
 	struct smtp_client *c;
 	const char *why;
@@ -635,10 +632,10 @@ struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
 	if ((fd = open_socket(conf, &why)) < 0) {
 		if (why != NULL)
 			log_warning("%s next hop %s: %s", log_id, conf->target,
-			            why);
+				    why);
 		else
 			log_warning("%s connect(%s) failed: %m", log_id,
-			            conf->target);
+				    conf->target);
 		smtp_reply_set(reply, REPLY_UNREACHABLE);
 		return NULL;
 	}
@@ -661,8 +658,7 @@ struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
 	return c;
 }
 
-/* --- content -----------------------------------------------------------------
- */
+/* --- content ------------------------------------------------------------- */
 
 void smtp_client_data(struct smtp_client *c, const char *data, size_t len)
 {
@@ -704,8 +700,7 @@ void smtp_client_data_end(struct smtp_client *c)
 	c->bol = true;
 }
 
-/* --- closing
- * ------------------------------------------------------------------ */
+/* --- closing ------------------------------------------------------------- */
 
 void smtp_client_free(struct smtp_client **cp)
 {

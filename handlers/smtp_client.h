@@ -47,7 +47,7 @@ void smtp_client_conf_free(struct smtp_client_conf *conf);
  * (a file).  0, or -1 with *error_r set to a static message.
  */
 int smtp_client_conf_set(struct smtp_client_conf *conf, const char *option,
-                         const char **error_r);
+			 const char **error_r);
 
 struct smtp_reply {
 	int code;         /* 250, 550, ...; a made-up 4xx on failure */
@@ -70,8 +70,8 @@ struct smtp_client;
  * id); it must outlive the client.
  */
 struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
-                                        const char *helo, const char *log_id,
-                                        struct smtp_reply *reply);
+					const char *helo, const char *log_id,
+					struct smtp_reply *reply);
 /* smtp_client_free - close without QUIT */
 void smtp_client_free(struct smtp_client **client);
 /* smtp_client_quit - QUIT (its reply is not waited for long), then free */
@@ -86,14 +86,14 @@ bool smtp_client_offers(const struct smtp_client *client, const char *keyword);
 /* smtp_client_send - queue a command line (CRLF added); sent before the
  * next reply is read, so several commands travel together */
 void smtp_client_send(struct smtp_client *client, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 /* smtp_client_read_reply - the next reply; returns its code */
 int smtp_client_read_reply(struct smtp_client *client,
-                           struct smtp_reply *reply);
+			   struct smtp_reply *reply);
 /* smtp_client_command - send one command and read its reply */
 int smtp_client_command(struct smtp_client *client, struct smtp_reply *reply,
-                        const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* smtp_client_data - message content after a 354, normalised and
  * dot-stuffed; may be called with any split of the content */

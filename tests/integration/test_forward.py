@@ -328,6 +328,21 @@ def test_proxy_checks_recipients_at_rcpt(daemon, smtp_sink, connect):
     assert c.cmd("DATA") == b"503 Error: need RCPT command\r\n"
 
 
+def test_next_hop_421_is_451_to_our_client(daemon, smtp_sink, connect):
+    """A 421 closes the next hop's connection, not ours: the client must
+    not take it as ours closing."""
+    sink = smtp_sink(["-Q", "RCPT"])
+    server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
+                            'port = %d; }' % sink.port)
+    c = connect(server)
+    c.reply()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<sender@test.example>")
+    reply = c.cmd("RCPT TO:<anne@example.com>")
+    assert reply.startswith(b"451 "), reply
+    assert c.cmd("NOOP") == b"250 OK\r\n"
+
+
 def test_proxy_adds_x_peer_like_aiosmtpd(daemon, nexthop, connect):
     hop = nexthop()
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '

@@ -9,6 +9,7 @@ Return-Path and a Received header whose id is the session id of the log.
 import os
 import re
 import stat
+import subprocess
 
 from conftest import BIN, HOSTNAME, Server
 from peers import wait_until
@@ -125,14 +126,21 @@ def test_unwritable_maildir_is_451_and_nothing_kept(daemon, connect,
     assert files_in(str(root / "example.com" / "anne")) == []
 
 
-def test_cli_form_and_bad_template(tmp_path):
+def test_bad_template_stops_the_start(tmp_path):
+    proc = subprocess.run([BIN, "-n", "-l", "127.0.0.1:0", "-c", "Maildir",
+                           str(tmp_path) + "/%x"],
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    assert b"may hold only %u (local part), %d (domain) and %%" in \
+        proc.stderr
+
+
+def test_cli_form(connect, tmp_path):
     server = Server([BIN, "-n", "-l", "127.0.0.1:0", "-c", "Maildir",
-                     str(tmp_path) + "/%x"])
+                     str(tmp_path) + "/%d/%u"]).start()
     try:
-        server.start()
-        raise AssertionError("started with %x in the path")
-    except RuntimeError:
-        pass
-    server.proc.wait(10)
-    assert server.proc.returncode == 2
-    assert "may hold only %u (local part), %d (domain) and %%" in server.log()
+        assert send(connect, server, ["anne@example.com"]) == b"250 OK\r\n"
+        assert len(files_in(str(tmp_path / "example.com" / "anne"))) == 1
+    finally:
+        server.kill()

@@ -5,6 +5,6 @@
 #include <aiosmtpd/handler.h>
 
 const struct aiosmtpd_handler aiosmtpd_handler = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION + 98,
-        .name = "bad_abi",
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION + 98,
+	.name = "bad_abi",
 };

@@ -49,7 +49,7 @@ static void hop_write(int fd, const char *s)
 
 /* hop_answer - the reply to one line outside DATA */
 static void hop_answer(int fd, const char *line, enum behaviour b,
-                       bool *in_data)
+		       bool *in_data)
 {
 	if (strncmp(line, "EHLO", 4) == 0 || strncmp(line, "LHLO", 4) == 0)
 		hop_write(fd, "250-hop\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
@@ -92,9 +92,9 @@ static void hop_serve(int lfd, const char *capture, enum behaviour b)
 			} else if (strcmp(line, ".\r\n") == 0) {
 				in_data = false;
 				hop_write(fd, b == HOP_LMTP3
-				                      ? "250 a\r\n550-b\r\n"
-				                        "550 b2\r\n451 c\r\n"
-				                      : "250 queued\r\n");
+						      ? "250 a\r\n550-b\r\n"
+							"550 b2\r\n451 c\r\n"
+						      : "250 queued\r\n");
 			}
 		}
 	}
@@ -151,7 +151,7 @@ static void conf_for(struct smtp_client_conf *conf, const struct hop *h)
 	conf->timeout = 1;
 }
 
-/* --- content on the wire ---------------------------------------------- */
+/* --- content on the wire ------------------------------------------------- */
 
 struct data_case {
 	const char *in;
@@ -159,15 +159,15 @@ struct data_case {
 };
 
 static const struct data_case datas[] = {
-        {"", ".\r\n"},
-        {"a\r\nb\r\n", "a\r\nb\r\n.\r\n"},
-        {"no end", "no end\r\n.\r\n"},
-        {".x\r\n..y\r\n", "..x\r\n...y\r\n.\r\n"},
-        /* bare LF and bare CR end lines, so the dot after them is stuffed */
-        {"a\n.\r\nMAIL FROM:<e@x>\r\n", "a\r\n..\r\nMAIL FROM:<e@x>\r\n.\r\n"},
-        {"a\r.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
-        {"a\r", "a\r\n.\r\n"},
-        {"\r\r\n\n", "\r\n\r\n\r\n.\r\n"},
+	{"", ".\r\n"},
+	{"a\r\nb\r\n", "a\r\nb\r\n.\r\n"},
+	{"no end", "no end\r\n.\r\n"},
+	{".x\r\n..y\r\n", "..x\r\n...y\r\n.\r\n"},
+	/* bare LF and bare CR end lines, so the dot after them is stuffed */
+	{"a\n.\r\nMAIL FROM:<e@x>\r\n", "a\r\n..\r\nMAIL FROM:<e@x>\r\n.\r\n"},
+	{"a\r.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
+	{"a\r", "a\r\n.\r\n"},
+	{"\r\r\n\n", "\r\n\r\n\r\n.\r\n"},
 };
 
 static void test_data(void **state)
@@ -196,8 +196,8 @@ static void test_data(void **state)
 		smtp_client_quit(&c);
 		wire = hop_stop(&h);
 		snprintf(want, sizeof(want),
-		         "EHLO us.example\r\nDATA\r\n%sQUIT\r\n",
-		         datas[i].wire);
+			 "EHLO us.example\r\nDATA\r\n%sQUIT\r\n",
+			 datas[i].wire);
 		assert_string_equal(wire, want);
 		free(wire);
 		smtp_reply_free(&reply);
@@ -205,7 +205,7 @@ static void test_data(void **state)
 	}
 }
 
-/* --- replies -------------------------------------------------------------- */
+/* --- replies ------------------------------------------------------------- */
 
 static void test_multiline_replies(void **state)
 {
@@ -248,7 +248,7 @@ static void test_failures(void **state)
 	assert_null(smtp_client_connect(&conf, "us", "TEST", &reply));
 	assert_int_equal(reply.code, 451);
 	assert_string_equal(reply.text.data, "451 4.4.1 Next hop not "
-	                                     "reachable, try again later");
+					     "reachable, try again later");
 	smtp_client_conf_free(&conf);
 
 	/* nonsense instead of a reply: 451 4.4.2, connection unusable */
@@ -258,7 +258,7 @@ static void test_failures(void **state)
 	assert_non_null(c);
 	assert_int_equal(smtp_client_command(c, &reply, "MAIL FROM:<>"), 451);
 	assert_string_equal(reply.text.data, "451 4.4.2 Next hop protocol "
-	                                     "error, try again later");
+					     "error, try again later");
 	assert_false(smtp_client_usable(c));
 	smtp_client_free(&c);
 	free(hop_stop(&h));
@@ -271,7 +271,7 @@ static void test_failures(void **state)
 	assert_non_null(c);
 	assert_int_equal(smtp_client_command(c, &reply, "MAIL FROM:<>"), 451);
 	assert_string_equal(reply.text.data, "451 4.4.2 Next hop timed out, "
-	                                     "try again later");
+					     "try again later");
 	smtp_client_free(&c);
 	free(hop_stop(&h));
 	smtp_client_conf_free(&conf);
@@ -287,15 +287,15 @@ static void test_options(void **state)
 	assert_int_equal(smtp_client_conf_set(&conf, "timeout=5", &error), 0);
 	assert_int_equal(conf.timeout, 5);
 	assert_int_equal(
-	        smtp_client_conf_set(&conf, "starttls=required", &error), 0);
+		smtp_client_conf_set(&conf, "starttls=required", &error), 0);
 	assert_int_equal(conf.tls, SMTP_CLIENT_TLS_REQUIRED);
 	assert_int_equal(smtp_client_conf_set(&conf, "tls_verify=no", &error),
-	                 0);
+			 0);
 	assert_false(conf.tls_verify);
 	assert_int_equal(smtp_client_conf_set(&conf, "timeout=0", &error), -1);
 	assert_string_equal(error, "timeouts are seconds from 1 to 86400");
 	assert_int_equal(smtp_client_conf_set(&conf, "starttls=yes", &error),
-	                 -1);
+			 -1);
 	assert_int_equal(smtp_client_conf_set(&conf, "tiemout=1", &error), -1);
 	assert_int_equal(smtp_client_conf_set(&conf, "timeout", &error), -1);
 	smtp_client_conf_free(&conf);
@@ -304,10 +304,10 @@ static void test_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_data),
-	        cmocka_unit_test(test_multiline_replies),
-	        cmocka_unit_test(test_failures),
-	        cmocka_unit_test(test_options),
+		cmocka_unit_test(test_data),
+		cmocka_unit_test(test_multiline_replies),
+		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_options),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
