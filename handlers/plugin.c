@@ -17,10 +17,9 @@
 
 bool plugin_is_path(const char *name)
 {
-	size_t len = strlen(name);
-
-	return strchr(name, '/') != NULL ||
-	       (len > 3 && strcmp(name + len - 3, ".so") == 0);
+	/* Only a path: dlopen() would look a bare "x.so" up in the library
+	 * search path, which is never what an operator means. */
+	return strchr(name, '/') != NULL;
 }
 
 static char *load_error(const char *path, const char *fmt, ...)

@@ -13,8 +13,8 @@
 
 #include "aiosmtpd/handler.h"
 
-/* plugin_is_path - does a handler name mean a shared object (it holds a
- * '/' or ends in ".so")? */
+/* plugin_is_path - does a handler name mean a shared object?  It does
+ * when it holds a '/', as "./x.so" or "/usr/lib/x.so" do. */
 bool plugin_is_path(const char *name);
 
 /*
