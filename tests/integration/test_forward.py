@@ -56,6 +56,15 @@ def body_for(n, rng):
     return b"\r\n".join(lines) + b"\r\n"
 
 
+def mail_from(connect, server, **kw):
+    """A session past EHLO and an accepted MAIL FROM."""
+    c = connect(server, **kw)
+    assert c.reply().startswith(b"220")
+    assert c.cmd("EHLO client.example").startswith(b"250")
+    assert c.cmd("MAIL FROM:<sender@test.example>") == b"250 OK\r\n"
+    return c
+
+
 def stuffed(content):
     return b"".join(b"." + l if l.startswith(b".") else l
                     for l in content.splitlines(keepends=True))
@@ -119,10 +128,7 @@ def test_thousand_messages_to_dovecot(daemon, dovecot):
 
 def test_received_header_names_the_session(daemon, dovecot, connect):
     server = lmtp_daemon(daemon, dovecot.target)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     c.cmd("DATA")
     assert c.cmd("Subject: trace\r\n\r\nbody\r\n.") == b"250 OK\r\n"
@@ -140,10 +146,7 @@ def test_received_header_names_the_session(daemon, dovecot, connect):
 def test_unknown_user_refused_at_rcpt_with_dovecots_reply(daemon, dovecot,
                                                           connect):
     server = lmtp_daemon(daemon, dovecot.target)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    assert c.cmd("MAIL FROM:<sender@test.example>") == b"250 OK\r\n"
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     assert c.cmd("RCPT TO:<nobody@example.com>") == (
         b"550 5.1.1 <nobody@example.com> User doesn't exist: "
@@ -178,10 +181,7 @@ def test_lmtp_in_three_replies_in_rcpt_order(daemon, dovecot, connect):
 
 def test_smtp_in_partial_failure_is_451(daemon, dovecot, connect):
     server = lmtp_daemon(daemon, dovecot.target)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     c.cmd("RCPT TO:<anne@example.com>")
     c.cmd("RCPT TO:<carol@example.org>")
     c.cmd("DATA")
@@ -200,10 +200,7 @@ def test_smtp_in_partial_failure_is_451(daemon, dovecot, connect):
 def test_next_hop_down_then_back(daemon, dovecot, connect):
     server = lmtp_daemon(daemon, dovecot.target)
     dovecot.stop()
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    assert c.cmd("MAIL FROM:<sender@test.example>") == b"250 OK\r\n"
+    c = mail_from(connect, server)
     reply = c.cmd("RCPT TO:<anne@example.com>")
     assert reply.startswith(b"451 4.4.1 "), reply
     assert c.cmd("DATA") == b"503 Error: need RCPT command\r\n"
@@ -224,10 +221,7 @@ def test_next_hop_stopped_between_messages(daemon, dovecot, connect):
     """The connection kept from the first message is dead for the second:
     it is replaced, and with Dovecot gone the client gets a 4xx."""
     server = lmtp_daemon(daemon, dovecot.target)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     c.cmd("RCPT TO:<anne@example.com>")
     c.cmd("DATA")
     assert c.cmd("Subject: 1\r\n\r\none\r\n.") == b"250 OK\r\n"
@@ -249,10 +243,7 @@ def test_next_hop_gone_after_rcpt_is_4xx_for_data(daemon, smtp_sink,
     sink = smtp_sink(["-q", "."])
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
                             'port = %d; }' % sink.port)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     c.cmd("DATA")
     reply = c.cmd("Subject: lost\r\n\r\nlost\r\n.")
@@ -263,10 +254,7 @@ def test_next_hop_silent_times_out_with_4xx(daemon, nexthop, connect):
     hop = nexthop(mode="silent")
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
                             'port = %d; timeout = 2; }' % hop.port)
-    c = connect(server, timeout=30)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server, timeout=30)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     c.cmd("DATA")
     reply = c.cmd("Subject: slow\r\n\r\nslow\r\n.")
@@ -281,10 +269,7 @@ SMUGGLE = (b"Subject: smuggle\r\n\r\nfirst\n.\r\n"
 
 
 def smuggle_through(server, connect):
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     c.cmd("DATA")
     c.send(SMUGGLE)
@@ -319,10 +304,7 @@ def test_proxy_checks_recipients_at_rcpt(daemon, smtp_sink, connect):
     sink = smtp_sink(["-r", "RCPT"])
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
                             'port = %d; }' % sink.port)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     reply = c.cmd("RCPT TO:<anne@example.com>")
     assert reply.startswith(b"450 "), reply
     assert c.cmd("DATA") == b"503 Error: need RCPT command\r\n"
@@ -334,10 +316,7 @@ def test_next_hop_421_is_451_to_our_client(daemon, smtp_sink, connect):
     sink = smtp_sink(["-Q", "RCPT"])
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
                             'port = %d; }' % sink.port)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     reply = c.cmd("RCPT TO:<anne@example.com>")
     assert reply.startswith(b"451 "), reply
     assert c.cmd("NOOP") == b"250 OK\r\n"
@@ -347,10 +326,7 @@ def test_proxy_adds_x_peer_like_aiosmtpd(daemon, nexthop, connect):
     hop = nexthop()
     server = daemon(handler='{ type = "proxy"; host = "127.0.0.1"; '
                             'port = %d; }' % hop.port)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     assert c.cmd("RCPT TO:<reject-me@example.com>") == (
         b"550 5.1.1 <reject-me@example.com>: Recipient address "
@@ -372,10 +348,7 @@ def test_proxy_starttls_to_next_hop(daemon, nexthop, connect, tmp_path):
     server = daemon(handler='{ type = "proxy"; host = "localhost"; '
                             'port = %d; starttls = "required"; '
                             'tls_ca = "%s.crt"; }' % (hop.port, cert))
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
     c.cmd("DATA")
     assert c.cmd("Subject: tls\r\n\r\nsecret\r\n.") == b"250 OK\r\n"
@@ -389,10 +362,7 @@ def test_proxy_starttls_refuses_unknown_certificate(daemon, nexthop,
     # No tls_ca: the system's CAs do not know the self-signed certificate.
     server = daemon(handler='{ type = "proxy"; host = "localhost"; '
                             'port = %d; starttls = "required"; }' % hop.port)
-    c = connect(server)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<sender@test.example>")
+    c = mail_from(connect, server)
     reply = c.cmd("RCPT TO:<anne@example.com>")
     assert reply.startswith(b"451 4.7.5 "), reply
     assert hop.output() == b""
@@ -410,10 +380,7 @@ def test_aiosmtpd_proxy_loses_what_ours_refuses(daemon, reference, connect):
                           'port = %d; }' % dead)
     replies = []
     for server in (ref, ours):
-        c = connect(server)
-        c.reply()
-        c.cmd("EHLO client.example")
-        c.cmd("MAIL FROM:<sender@test.example>")
+        c = mail_from(connect, server)
         rcpt = c.cmd("RCPT TO:<anne@example.com>")
         if rcpt.startswith(b"250"):
             c.cmd("DATA")
