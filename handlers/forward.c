@@ -86,6 +86,8 @@ static void *lmtp_init(int argc, char *const argv[], const char **error_r)
 			   "unix:/path or host:port)";
 		return NULL;
 	}
+	if (smtp_client_check_target(argv[0], error_r) < 0)
+		return NULL;
 	f = xcalloc(1, sizeof(*f));
 	smtp_client_conf_init(&f->client);
 	f->client.target = xstrdup(argv[0]);

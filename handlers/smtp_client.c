@@ -359,6 +359,26 @@ static int split_host_port(const char *target, char *host, size_t size,
 	return 0;
 }
 
+int smtp_client_check_target(const char *target, const char **error_r)
+{
+	const char *port;
+	char host[256], *end;
+	long n;
+
+	if (strncmp(target, "unix:", 5) == 0 ? target[5] == '/'
+					     : target[0] == '/')
+		return 0;
+	if (strncmp(target, "inet:", 5) == 0)
+		target += 5;
+	if (split_host_port(target, host, sizeof(host), &port) < 0 ||
+	    (n = strtol(port, &end, 10)) < 1 || n > 65535 || *end != '\0') {
+		*error_r = "the target must be unix:/path, /path, host:port "
+			   "or [ipv6]:port";
+		return -1;
+	}
+	return 0;
+}
+
 static int connect_inet(const char *target, unsigned seconds,
 			const char **why_r)
 {

@@ -49,6 +49,10 @@ void smtp_client_conf_free(struct smtp_client_conf *conf);
 int smtp_client_conf_set(struct smtp_client_conf *conf, const char *option,
 			 const char **error_r);
 
+/* smtp_client_check_target - 0 when target is written as the conf's
+ * target wants it, else -1 with *error_r set to a static message */
+int smtp_client_check_target(const char *target, const char **error_r);
+
 struct smtp_reply {
 	int code;         /* 250, 550, ...; a made-up 4xx on failure */
 	struct sbuf text; /* the whole reply, lines joined by CRLF */

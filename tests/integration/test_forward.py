@@ -18,9 +18,10 @@ import json
 import os
 import random
 import socket
+import subprocess
 import threading
 
-from conftest import HOSTNAME, Client
+from conftest import BIN, HOSTNAME, Client
 from peers import dovecot, nexthop, smtp_sink, wait_until  # noqa: F401
 
 RECIPIENTS = ["anne@example.com", "bob@example.com", "dave@example.org"]
@@ -389,3 +390,17 @@ def test_aiosmtpd_proxy_loses_what_ours_refuses(daemon, reference, connect):
             replies.append((rcpt, None))
     assert replies[0] == (b"250 OK\r\n", b"250 OK\r\n")
     assert replies[1][0].startswith(b"451 4.4.1 ")
+
+
+def test_bad_target_or_option_stops_the_start():
+    for args, message in (
+            (["LMTP", "localhost"], b"the target must be unix:/path"),
+            (["LMTP", "/run/lmtp", "timeout=0"],
+             b"timeouts are seconds from 1 to 86400"),
+            (["Proxy", "localhost"], b"Proxy usage: HOST PORT"),
+            (["Proxy", "localhost", "25", "starttls=yes"],
+             b"starttls must be no, may or required")):
+        proc = subprocess.run([BIN, "-n", "-l", "127.0.0.1:0", "-c"] + args,
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 2, args
+        assert message in proc.stderr, (args, proc.stderr)

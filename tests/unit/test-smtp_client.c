@@ -298,6 +298,16 @@ static void test_options(void **state)
 			 -1);
 	assert_int_equal(smtp_client_conf_set(&conf, "tiemout=1", &error), -1);
 	assert_int_equal(smtp_client_conf_set(&conf, "timeout", &error), -1);
+	assert_int_equal(smtp_client_check_target("unix:/run/lmtp", &error), 0);
+	assert_int_equal(smtp_client_check_target("/run/lmtp", &error), 0);
+	assert_int_equal(smtp_client_check_target("inet:h:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("[::1]:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("h:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("unix:run", &error), -1);
+	assert_int_equal(smtp_client_check_target("h", &error), -1);
+	assert_int_equal(smtp_client_check_target("h:0", &error), -1);
+	assert_int_equal(smtp_client_check_target("h:24x", &error), -1);
+	assert_int_equal(smtp_client_check_target("::1:24", &error), 0);
 	smtp_client_conf_free(&conf);
 }
 
