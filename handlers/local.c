@@ -246,10 +246,12 @@ static const char *failure_reply(int error)
 static void rollback(struct delivery *d, const char *id)
 {
 	for (size_t t = 0; t < d->n; t++) {
-		if (d->targets[t].file != NULL &&
-		    unlink(d->targets[t].file) < 0)
+		if (d->targets[t].file == NULL)
+			continue;
+		if (unlink(d->targets[t].file) < 0)
 			log_warning("%s cannot take back %s: %m", id,
 				    d->targets[t].file);
+		XFREE(d->targets[t].file);
 	}
 }
 
@@ -333,17 +335,18 @@ static const char *local_data(void *ctx, struct aiosmtpd_session *session,
 		if (first == NULL)
 			first = d.targets[t].file;
 	}
+	if (reply.data == NULL)
+		sbuf_init(&reply, 256);
+	sbuf_reset(&reply);
+	status = answer(&d, session, envelope, &reply);
 	for (size_t i = 0; i < envelope->n_rcpt_tos; i++) {
 		const struct target *t = &d.targets[d.of_rcpt[i]];
 
 		log_info("%s %s delivery to=<%s> maildir=%s result=%s",
 			 session->id, session->peer_addr, envelope->rcpt_tos[i],
-			 t->dir, t->file != NULL ? "delivered" : "failed");
+			 t->dir,
+			 t->file != NULL ? "delivered" : "not delivered");
 	}
-	if (reply.data == NULL)
-		sbuf_init(&reply, 256);
-	sbuf_reset(&reply);
-	status = answer(&d, session, envelope, &reply);
 	delivery_free(&d);
 	return status;
 }

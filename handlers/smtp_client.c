@@ -5,7 +5,7 @@
  * and write, TLS or not, gives up after the configured timeout without a
  * poll loop of our own.  Input goes through smtp_io, the server's own
  * line reader; commands and content are collected in an output buffer
- * that is written before each reply is read (RFC 2920 pipelining).
+ * that is written before each reply is read.
  */
 #include "config.h"
 
@@ -490,16 +490,6 @@ int smtp_client_read_reply(struct smtp_client *c, struct smtp_reply *reply)
 	if (code == 421)
 		c->usable = false; /* the next hop closes after a 421 */
 	return code;
-}
-
-void smtp_client_send(struct smtp_client *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	sbuf_vprintf(&c->out, fmt, ap);
-	va_end(ap);
-	sbuf_puts(&c->out, "\r\n");
 }
 
 int smtp_client_command(struct smtp_client *c, struct smtp_reply *reply,

@@ -87,10 +87,6 @@ bool smtp_client_usable(const struct smtp_client *client);
 /* smtp_client_offers - did EHLO/LHLO list this keyword? */
 bool smtp_client_offers(const struct smtp_client *client, const char *keyword);
 
-/* smtp_client_send - queue a command line (CRLF added); sent before the
- * next reply is read, so several commands travel together */
-void smtp_client_send(struct smtp_client *client, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* smtp_client_read_reply - the next reply; returns its code */
 int smtp_client_read_reply(struct smtp_client *client,
 			   struct smtp_reply *reply);

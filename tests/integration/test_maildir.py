@@ -124,6 +124,8 @@ def test_unwritable_maildir_is_451_and_nothing_kept(daemon, connect,
     assert reply.startswith(b"451 4.3.0 ")
     # anne's copy was taken back: the client will send it again.
     assert files_in(str(root / "example.com" / "anne")) == []
+    assert wait_until(lambda: "result=not delivered" in server.log())
+    assert "delivered\n" not in server.log().replace("not delivered", "")
 
 
 def test_bad_template_stops_the_start(tmp_path):
