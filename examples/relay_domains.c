@@ -81,6 +81,7 @@ static const char *relay_rcpt(void *ctx, struct aiosmtpd_session *session,
 			      const char *address, const char *const *options,
 			      size_t n_options)
 {
+	(void)envelope, (void)options, (void)n_options;
 	if (ours(ctx, address))
 		return NULL; /* the default: "250 OK" */
 	aiosmtpd_log(AIOSMTPD_LOG_INFO, "%s relay_domains: refused <%s>",
@@ -95,6 +96,7 @@ static const char *relay_data(void *ctx, struct aiosmtpd_session *session,
 	unsigned long long total = 0;
 	ssize_t n;
 
+	(void)ctx;
 	while ((n = aiosmtpd_content_read(envelope->content, buf,
 					  sizeof(buf))) > 0)
 		total += (unsigned long long)n;
