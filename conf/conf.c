@@ -237,20 +237,46 @@ static void handler_conf_set(struct handler_conf *h, const char *name,
 	h->n_args = n_args;
 }
 
-/* The handler types of the file, and the one argument each may take. */
+/*
+ * The handler group: each type has the keys that become its leading
+ * arguments, in order (stream is Debugging's optional one), and the keys
+ * passed on as "key=value" options.  A plugin's args list is appended.
+ */
 struct handler_type {
 	const char *type;
-	const char *arg; /* the key holding its argument, or NULL */
-	bool arg_required;
+	const char *const *args;
+	bool args_optional;
+	const char *const *options;
 };
+
+static const char *const no_keys[] = {NULL};
+static const char *const stream_keys[] = {"stream", NULL};
+static const char *const path_keys[] = {"path", NULL};
+static const char *const target_keys[] = {"target", NULL};
+static const char *const host_port_keys[] = {"host", "port", NULL};
+static const char *const client_options[] = {
+	"timeout", "connect_timeout", "starttls", "tls_verify", "tls_ca",
+	NULL};
 
 static const struct handler_type handler_types[] = {
-	{"debugging", "stream", false},
-	{"sink", NULL, false},
-	{"maildir", "path", true},
+	{"debugging", stream_keys, true, no_keys},
+	{"sink", no_keys, false, no_keys},
+	{"mailbox", path_keys, false, no_keys},
+	{"maildir", path_keys, false, no_keys},
+	{"lmtp", target_keys, false, client_options},
+	{"proxy", host_port_keys, false, client_options},
+	{"smtp", host_port_keys, false, client_options},
+	{"plugin", path_keys, false, no_keys},
 };
 
-static const char *const handler_names[] = {"path", "stream", "type", NULL};
+static bool in_keys(const char *const *keys, const char *name)
+{
+	for (; *keys != NULL; keys++) {
+		if (strcmp(*keys, name) == 0)
+			return true;
+	}
+	return false;
+}
 
 static const struct handler_type *find_handler_type(const char *type)
 {
@@ -261,31 +287,131 @@ static const struct handler_type *find_handler_type(const char *type)
 	return NULL;
 }
 
-/* load_handler - handler = { type = "debugging" | "sink" | "maildir";
- * stream = "stdout" | "stderr"; path = "/var/mail/Maildir"; } */
+static void handler_add_arg(struct handler_conf *h, const char *arg)
+{
+	h->args = xrealloc(h->args, (h->n_args + 2) * sizeof(*h->args));
+	h->args[h->n_args++] = xstrdup(arg);
+	h->args[h->n_args] = NULL;
+}
+
+/* handler_value - a string, integer or boolean setting as the word a
+ * handler gets on its command line */
+static int handler_value(struct loader *ld, config_setting_t *s,
+			 struct sbuf *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_STRING:
+		sbuf_puts(out, config_setting_get_string(s));
+		return 0;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		sbuf_printf(out, "%lld",
+			    (long long)config_setting_get_int64(s));
+		return 0;
+	case CONFIG_TYPE_BOOL:
+		sbuf_puts(out, config_setting_get_bool(s) ? "yes" : "no");
+		return 0;
+	default:
+		return cfgread_fail(&ld->cr, s,
+				    "'%s' must be a string, number or "
+				    "boolean",
+				    cfgread_name(s));
+	}
+}
+
+/* handler_words - the handler's words from its group, in the order its
+ * command line wants them */
+static int handler_words(struct loader *ld, config_setting_t *group,
+			 const struct handler_type *ht,
+			 struct handler_conf *h)
+{
+	config_setting_t *s;
+	struct sbuf word;
+	int ret = 0;
+
+	sbuf_init(&word, 64);
+	for (const char *const *k = ht->args; *k != NULL && ret == 0; k++) {
+		if ((s = config_setting_get_member(group, *k)) == NULL) {
+			if (!ht->args_optional)
+				ret = cfgread_fail(&ld->cr, group,
+						   "this handler needs '%s'",
+						   *k);
+			continue;
+		}
+		sbuf_reset(&word);
+		if ((ret = handler_value(ld, s, &word)) == 0)
+			handler_add_arg(h, word.data);
+	}
+	for (const char *const *k = ht->options; *k != NULL && ret == 0;
+	     k++) {
+		if ((s = config_setting_get_member(group, *k)) == NULL)
+			continue;
+		sbuf_reset(&word);
+		sbuf_printf(&word, "%s=", *k);
+		if ((ret = handler_value(ld, s, &word)) == 0)
+			handler_add_arg(h, word.data);
+	}
+	sbuf_free(&word);
+	return ret;
+}
+
+/* plugin_words - args = [ "word", ... ] of a plugin */
+static int plugin_words(struct loader *ld, config_setting_t *group,
+			struct handler_conf *h)
+{
+	config_setting_t *list = config_setting_get_member(group, "args");
+	const char **words;
+	size_t n;
+
+	if (list == NULL)
+		return 0;
+	if (cfgread_strings(&ld->cr, list, &words, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		handler_add_arg(h, words[i]);
+	free(words);
+	return 0;
+}
+
+/* check_handler_keys - every key of the group belongs to its type */
+static int check_handler_keys(struct loader *ld, config_setting_t *group,
+			      const struct handler_type *ht)
+{
+	bool is_plugin = strcmp(ht->type, "plugin") == 0;
+	const char *names[12];
+	size_t n = 0;
+
+	names[n++] = "type";
+	for (const char *const *k = ht->args; *k != NULL; k++)
+		names[n++] = *k;
+	for (const char *const *k = ht->options; *k != NULL; k++)
+		names[n++] = *k;
+	if (is_plugin)
+		names[n++] = "args";
+	names[n] = NULL;
+	for (int i = 0; i < config_setting_length(group); i++) {
+		config_setting_t *m = config_setting_get_elem(group, i);
+
+		if (!in_keys(names, config_setting_name(m)))
+			return cfgread_unknown(&ld->cr, m, " in 'handler'",
+					       names);
+	}
+	return 0;
+}
+
+/* load_handler - handler = { type = "..."; ... }: see handler_types */
 static int load_handler(struct loader *ld, config_setting_t *s,
 			struct handler_conf *h)
 {
+	config_setting_t *type;
 	const struct handler_type *ht;
-	config_setting_t *type, *arg;
-	const char *t = NULL, *v = NULL;
+	const char *t = NULL;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
 		return cfgread_fail(&ld->cr, s,
 				    "'%s' must be a group such as { type = "
 				    "\"sink\"; }",
 				    cfgread_name(s));
-	for (int i = 0; i < config_setting_length(s); i++) {
-		config_setting_t *m = config_setting_get_elem(s, i);
-		const char *name = config_setting_name(m);
-		bool known = false;
-
-		for (size_t k = 0; handler_names[k] != NULL; k++)
-			known = known || strcmp(name, handler_names[k]) == 0;
-		if (!known)
-			return cfgread_unknown(&ld->cr, m, " in 'handler'",
-					       handler_names);
-	}
 	if ((type = config_setting_get_member(s, "type")) == NULL)
 		return cfgread_fail(&ld->cr, s, "'handler' needs a 'type'");
 	if (cfgread_string(&ld->cr, type, &t) < 0)
@@ -293,16 +419,28 @@ static int load_handler(struct loader *ld, config_setting_t *s,
 	if ((ht = find_handler_type(t)) == NULL)
 		return cfgread_fail(&ld->cr, type,
 				    "unknown handler type \"%s\" (known: "
-				    "\"debugging\", \"sink\", \"maildir\")",
+				    "\"debugging\", \"sink\", \"mailbox\", "
+				    "\"maildir\", \"lmtp\", \"proxy\", "
+				    "\"plugin\")",
 				    t);
-	arg = ht->arg != NULL ? config_setting_get_member(s, ht->arg) : NULL;
-	if (arg == NULL && ht->arg_required)
-		return cfgread_fail(&ld->cr, s, "this handler needs '%s'",
-				    ht->arg);
-	if (arg != NULL && cfgread_string(&ld->cr, arg, &v) < 0)
+	if (check_handler_keys(ld, s, ht) < 0)
 		return -1;
-	handler_conf_set(h, t, v != NULL ? 1 : 0, &v);
-	return 0;
+	handler_conf_clear(h);
+	h->name = xstrdup(t);
+	if (handler_words(ld, s, ht, h) < 0)
+		return -1;
+	if (strcmp(t, "plugin") != 0)
+		return 0;
+	/* A plugin is named by its path; its own words follow. */
+	if (h->args[0][0] != '/')
+		return cfgread_fail(&ld->cr,
+				    config_setting_get_member(s, "path"),
+				    "'path' of a plugin must be absolute");
+	free(h->name);
+	h->name = h->args[0];
+	memmove(h->args, h->args + 1, h->n_args * sizeof(*h->args));
+	h->n_args--;
+	return plugin_words(ld, s, h);
 }
 
 /* --- listeners ----------------------------------------------------------- */
@@ -927,17 +1065,19 @@ static void print_session(const struct session_conf *sc, FILE *out,
 }
 
 /* handler_type - the file's type for a handler named on the command line
- * ("Mailbox", "aiosmtpd.handlers.Sink", ...) */
+ * ("Mailbox", "aiosmtpd.handlers.Sink", "/x/y.so", ...) */
 static const char *handler_type(const char *name)
 {
 	static const char *const types[][2] = {
-		{"debugging", "debugging"},
-		{"sink", "sink"},
-		{"mailbox", "maildir"},
-		{"maildir", "maildir"},
+		{"debugging", "debugging"}, {"sink", "sink"},
+		{"mailbox", "mailbox"},	    {"maildir", "maildir"},
+		{"lmtp", "lmtp"},	    {"proxy", "proxy"},
+		{"smtp", "proxy"},
 	};
 	const char *dotted = "aiosmtpd.handlers.";
 
+	if (strchr(name, '/') != NULL)
+		return "plugin";
 	if (strncmp(name, dotted, strlen(dotted)) == 0)
 		name += strlen(dotted);
 	for (size_t i = 0; i < N_ELEMENTS(types); i++) {
@@ -945,6 +1085,28 @@ static const char *handler_type(const char *name)
 			return types[i][1];
 	}
 	return name;
+}
+
+/* print_words - a handler's words under the keys they came from: its
+ * leading arguments in order, then its "key=value" options */
+static void print_words(const struct handler_conf *h,
+			const struct handler_type *ht, FILE *out)
+{
+	size_t i = 0;
+
+	for (const char *const *k = ht->args; *k != NULL && i < h->n_args;
+	     k++, i++) {
+		fprintf(out, "; %s = ", *k);
+		print_quoted(out, h->args[i]);
+	}
+	for (; i < h->n_args; i++) {
+		const char *eq = strchr(h->args[i], '=');
+
+		if (eq == NULL || eq == h->args[i])
+			continue; /* the handler refuses it at start */
+		fprintf(out, "; %.*s = ", (int)(eq - h->args[i]), h->args[i]);
+		print_quoted(out, eq + 1);
+	}
 }
 
 /* print_handler - a handler group, as the file would say it */
@@ -956,9 +1118,17 @@ static void print_handler(const struct handler_conf *h, FILE *out,
 
 	fprintf(out, "%shandler = { type = ", indent);
 	print_quoted(out, type);
-	if (ht != NULL && ht->arg != NULL && h->n_args == 1) {
-		fprintf(out, "; %s = ", ht->arg);
-		print_quoted(out, h->args[0]);
+	if (strcmp(type, "plugin") == 0) {
+		fprintf(out, "; path = ");
+		print_quoted(out, h->name);
+		fprintf(out, "; args = [");
+		for (size_t i = 0; i < h->n_args; i++) {
+			fprintf(out, "%s", i > 0 ? ", " : " ");
+			print_quoted(out, h->args[i]);
+		}
+		fprintf(out, " ]");
+	} else if (ht != NULL) {
+		print_words(h, ht, out);
 	}
 	fprintf(out, "; };\n");
 }

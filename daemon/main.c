@@ -120,6 +120,8 @@ static void start_failed(const char *file, enum service_error kind,
 			cli_usage_error("%s", error);
 		log_fatal(CONF_EXIT_STATUS, "%s: handler: %s", file, error);
 	case SERVICE_ERROR_CONFIG:
+		if (file != NULL)
+			log_fatal(CONF_EXIT_STATUS, "%s: %s", file, error);
 		log_fatal(CONF_EXIT_STATUS, "%s", error);
 	}
 	exit(1);
@@ -143,7 +145,8 @@ int main(int argc, char *argv[])
 		cli_free(&cli);
 		return CONF_EXIT_STATUS;
 	}
-	if (cli.handler != NULL && handler_find(cli.handler) == NULL)
+	if (cli.handler != NULL && handler_find(cli.handler) == NULL &&
+	    strchr(cli.handler, '/') == NULL)
 		cli_usage_error("unknown handler class '%s' (built in: %s)",
 				cli.handler, handler_names());
 	if (cli.check_config) {

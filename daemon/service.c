@@ -48,9 +48,7 @@ static int resolve_identity(const struct conf *cfg, bool keep_user,
 		return 0;
 	}
 	if ((pw = getpwnam(cfg->user)) == NULL) {
-		*error_r = errorf("%s: unknown user '%s'",
-				  cfg->file != NULL ? cfg->file : "user",
-				  cfg->user);
+		*error_r = errorf("unknown user '%s'", cfg->user);
 		return -1;
 	}
 	id->uid = pw->pw_uid;
@@ -58,10 +56,7 @@ static int resolve_identity(const struct conf *cfg, bool keep_user,
 	id->user = xstrdup(cfg->user);
 	if (cfg->group != NULL) {
 		if ((gr = getgrnam(cfg->group)) == NULL) {
-			*error_r = errorf("%s: unknown group '%s'",
-					  cfg->file != NULL ? cfg->file
-							    : "group",
-					  cfg->group);
+			*error_r = errorf("unknown group '%s'", cfg->group);
 			return -1;
 		}
 		id->gid = gr->gr_gid;
@@ -125,21 +120,23 @@ static void *call_init(void *arg, const char **error_r)
 	return hi->handler->init((int)hi->hc->n_args, hi->hc->args, error_r);
 }
 
-/* start_handler - find and initialise one handler instance */
+/* start_handler - find (or load) and initialise one handler instance */
 static int start_handler(struct service *svc, const struct handler_conf *hc,
-			 char **error_r)
+			 char **error_r, enum service_error *kind_r)
 {
 	struct handler_instance *hi;
 	const char *why = "cannot start";
+	bool usage;
 
 	svc->handlers = xrealloc(svc->handlers, (svc->n_handlers + 1) *
 							sizeof(*svc->handlers));
 	hi = &svc->handlers[svc->n_handlers];
 	memset(hi, 0, sizeof(*hi));
 	hi->hc = hc;
-	if ((hi->handler = handler_find(hc->name)) == NULL) {
-		*error_r = errorf("unknown handler '%s' (built in: %s)",
-				  hc->name, handler_names());
+	if ((hi->handler = handler_load(hc->name, error_r, &usage)) == NULL) {
+		/* A shared object that cannot be used is a broken set-up; an
+		 * unknown class name is a mistake on the command line. */
+		*kind_r = usage ? SERVICE_ERROR_HANDLER : SERVICE_ERROR_CONFIG;
 		return -1;
 	}
 	if ((hi->ctx = as_identity(&svc->identity, call_init, hi, &why)) ==
@@ -153,15 +150,16 @@ static int start_handler(struct service *svc, const struct handler_conf *hc,
 
 /* start_handlers - the global handler and each listener's own, and
  * which listener uses which */
-static int start_handlers(struct service *svc, char **error_r)
+static int start_handlers(struct service *svc, char **error_r,
+			  enum service_error *kind_r)
 {
-	if (start_handler(svc, &svc->conf.handler, error_r) < 0)
+	if (start_handler(svc, &svc->conf.handler, error_r, kind_r) < 0)
 		return -1;
 	for (size_t i = 0; i < svc->conf.n_listeners; i++) {
 		struct listener_conf *lc = &svc->conf.listeners[i];
 
 		if (lc->handler != NULL &&
-		    start_handler(svc, lc->handler, error_r) < 0)
+		    start_handler(svc, lc->handler, error_r, kind_r) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < svc->n_listeners; i++) {
@@ -286,7 +284,7 @@ int service_open(struct service *svc, struct conf *conf, bool keep_user,
 		goto fail;
 	drop_inherited();
 	*kind_r = SERVICE_ERROR_HANDLER;
-	if (start_handlers(svc, error_r) < 0)
+	if (start_handlers(svc, error_r, kind_r) < 0)
 		goto fail;
 	if (old != NULL)
 		take_over(svc, old);

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alloc.h"
 #include "handler.h"
+#include "plugin.h"
+#include "sbuf.h"
 
 struct handler_name {
 	const char *name; /* aiosmtpd's class name */
@@ -17,7 +20,10 @@ struct handler_name {
 static const struct handler_name builtins[] = {
 	{"Debugging", NULL, &handler_debugging},
 	{"Sink", NULL, &handler_sink},
-	{"Mailbox", "maildir", &handler_mailbox},
+	{"Mailbox", NULL, &handler_mailbox},
+	{"Maildir", NULL, &handler_maildir},
+	{"LMTP", NULL, &handler_lmtp},
+	{"Proxy", "smtp", &handler_proxy},
 };
 
 #define DOTTED_PREFIX "aiosmtpd.handlers."
@@ -37,5 +43,25 @@ const struct aiosmtpd_handler *handler_find(const char *name)
 
 const char *handler_names(void)
 {
-	return "Debugging [stdout|stderr], Sink, Mailbox DIR";
+	return "Debugging [stdout|stderr], Sink, Mailbox DIR, Maildir PATH, "
+	       "LMTP TARGET, Proxy HOST PORT, or /path/to/handler.so";
+}
+
+const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
+					    bool *usage_r)
+{
+	const struct aiosmtpd_handler *h = handler_find(name);
+	struct sbuf sb;
+
+	*usage_r = false;
+	if (h != NULL)
+		return h;
+	if (plugin_is_path(name))
+		return plugin_load(name, error_r);
+	*usage_r = true;
+	sbuf_init(&sb, 128);
+	sbuf_printf(&sb, "unknown handler class '%s' (built in: %s)", name,
+		    handler_names());
+	*error_r = sbuf_detach(&sb);
+	return NULL;
 }

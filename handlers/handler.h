@@ -14,14 +14,28 @@
 extern const struct aiosmtpd_handler handler_debugging;
 extern const struct aiosmtpd_handler handler_sink;
 extern const struct aiosmtpd_handler handler_mailbox;
+extern const struct aiosmtpd_handler handler_maildir;
+extern const struct aiosmtpd_handler handler_lmtp;
+extern const struct aiosmtpd_handler handler_proxy;
 
 /*
  * handler_find - a built-in handler by name
  *
  * Accepts "Debugging", "aiosmtpd.handlers.Debugging" and "debugging"
- * (and likewise "Sink", "Mailbox" or "maildir"); NULL when none matches.
+ * (and likewise Sink, Mailbox, Maildir, LMTP, and Proxy or "smtp"); NULL
+ * when none matches.
  */
 const struct aiosmtpd_handler *handler_find(const char *name);
+
+/*
+ * handler_load - a built-in handler by name, or the one in a shared object
+ * when name is a path (see plugin.h)
+ *
+ * NULL on failure with *error_r set (allocated); *usage_r is true when
+ * the name is simply unknown, false when a shared object failed to load.
+ */
+const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
+					    bool *usage_r);
 /* handler_names - the accepted names, for usage messages */
 const char *handler_names(void);
 

@@ -551,67 +551,127 @@ static int publish(const char *tmp_path, const char *new_path,
 	return sync_dir(new_dir);
 }
 
-int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
-		    const struct aiosmtpd_envelope *envelope, char **name_r)
+/* store_fail - log the failed step, remove the tmp file, keep errno */
+static int store_fail(const char *log_id, const char *step, int fd,
+		      const char *tmp_path)
 {
-	struct sbuf name, tmp_path, new_path;
-	const char *step = "open";
-	int fd, saved;
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	(void)unlink(tmp_path);
+	errno = saved;
+	log_error("%s Maildir %s of %s failed: %m", log_id, step, tmp_path);
+	errno = saved;
+	return -1;
+}
+
+/* publish_name - tmp/NAME as new/NAME: *new_path_r is set */
+static int publish_name(const char *dir, const char *name,
+			const char *tmp_path, char **new_path_r)
+{
+	struct sbuf new_path, new_dir;
+	int ret;
+
+	sbuf_init(&new_path, 256);
+	sbuf_init(&new_dir, 256);
+	sbuf_printf(&new_path, "%s/new/%s", dir, name);
+	sbuf_printf(&new_dir, "%s/new", dir);
+	ret = publish(tmp_path, new_path.data, new_dir.data);
+	sbuf_free(&new_dir);
+	if (ret == 0)
+		*new_path_r = sbuf_detach(&new_path);
+	sbuf_free(&new_path);
+	return ret;
+}
+
+int maildir_store(const char *dir, const char *log_id,
+		  maildir_writer_fn *writer, void *ctx, char **path_r)
+{
+	struct sbuf name, tmp_path;
+	const char *step = "write";
+	int fd, ret = -1;
 
 	sbuf_init(&name, 128);
 	sbuf_init(&tmp_path, 256);
-	sbuf_init(&new_path, 256);
-	if ((fd = create_tmp(dir, &name, &tmp_path)) < 0)
+	if ((fd = create_tmp(dir, &name, &tmp_path)) < 0) {
+		log_error("%s Maildir open of %s failed: %m", log_id,
+			  tmp_path.data);
+		goto out;
+	}
+	if (writer(ctx, write_out, &fd) < 0)
 		goto fail;
-	step = "write";
-	if (maildir_render(session, envelope, write_out, &fd) < 0)
-		goto fail_unlink;
 	step = "fsync";
 	if (fsync(fd) < 0)
-		goto fail_unlink;
+		goto fail;
 	step = "close";
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail_unlink;
-	}
+	ret = close(fd);
 	fd = -1;
+	if (ret < 0)
+		goto fail;
 	step = "link";
-	sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
-	sbuf_reset(&tmp_path);
-	sbuf_printf(&tmp_path, "%s/tmp/%s", dir, name.data);
-	{
-		struct sbuf new_dir;
-
-		sbuf_init(&new_dir, 256);
-		sbuf_printf(&new_dir, "%s/new", dir);
-		if (publish(tmp_path.data, new_path.data, new_dir.data) < 0) {
-			sbuf_free(&new_dir);
-			goto fail_unlink;
-		}
-		sbuf_free(&new_dir);
-	}
-	if (name_r != NULL)
-		*name_r = sbuf_detach(&name);
-	sbuf_free(&name);
-	sbuf_free(&tmp_path);
-	sbuf_free(&new_path);
-	return 0;
-
-fail_unlink:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	(void)unlink(tmp_path.data);
-	errno = saved;
+	if ((ret = publish_name(dir, name.data, tmp_path.data, path_r)) < 0)
+		goto fail;
+	goto out;
 fail:
-	saved = errno;
-	log_error("%s Maildir %s of %s/tmp/%s failed: %m", session->id, step,
-		  dir, name.data);
+	ret = store_fail(log_id, step, fd, tmp_path.data);
+out:
 	sbuf_free(&name);
 	sbuf_free(&tmp_path);
-	sbuf_free(&new_path);
-	errno = saved;
-	return -1;
+	return ret;
+}
+
+int maildir_store_link(const char *dir, const char *log_id,
+		       const char *existing, char **path_r)
+{
+	struct sbuf name, tmp_path;
+	int ret = -1;
+
+	sbuf_init(&name, 128);
+	sbuf_init(&tmp_path, 256);
+	/* The name is unique in this Maildir; the file is the same. */
+	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
+		sbuf_reset(&name);
+		unique_name(&name);
+		sbuf_reset(&tmp_path);
+		sbuf_printf(&tmp_path, "%s/tmp/%s", dir, name.data);
+		ret = link(existing, tmp_path.data);
+		if (ret < 0 && errno != EEXIST)
+			break;
+	}
+	if (ret == 0 &&
+	    (ret = publish_name(dir, name.data, tmp_path.data, path_r)) < 0)
+		(void)store_fail(log_id, "link", -1, tmp_path.data);
+	sbuf_free(&name);
+	sbuf_free(&tmp_path);
+	return ret;
+}
+
+/* render_writer - maildir_render() as a maildir_writer_fn */
+struct render_args {
+	const struct aiosmtpd_session *session;
+	const struct aiosmtpd_envelope *envelope;
+};
+
+static int render_writer(void *ctx, maildir_out_fn *out, void *out_ctx)
+{
+	struct render_args *a = ctx;
+
+	return maildir_render(a->session, a->envelope, out, out_ctx);
+}
+
+int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
+		    const struct aiosmtpd_envelope *envelope, char **name_r)
+{
+	struct render_args args = {session, envelope};
+	char *path = NULL;
+
+	if (maildir_store(dir, session->id, render_writer, &args, &path) < 0)
+		return -1;
+	if (name_r != NULL)
+		*name_r = xstrdup(strrchr(path, '/') + 1);
+	free(path);
+	return 0;
 }
 
 /* --- the Mailbox handler ------------------------------------------------- */

@@ -35,6 +35,31 @@ int maildir_render(const struct aiosmtpd_session *session,
 		   const struct aiosmtpd_envelope *envelope,
 		   maildir_out_fn *out, void *ctx);
 
+/* maildir_writer_fn - write a message's file content through out */
+typedef int maildir_writer_fn(void *ctx, maildir_out_fn *out, void *out_ctx);
+
+/*
+ * maildir_store - store one message in dir/new, durably
+ *
+ * Exclusive create in dir/tmp under a new unique name, writer, fsync,
+ * close, link into dir/new (rename where links are refused), fsync of
+ * dir/new.  Returns 0 with *path_r the new file's path (allocated), or -1
+ * with errno set, the failing step logged under log_id and no file left
+ * behind.
+ */
+int maildir_store(const char *dir, const char *log_id,
+		  maildir_writer_fn *writer, void *ctx, char **path_r);
+
+/*
+ * maildir_store_link - store a message already delivered elsewhere in
+ * dir/new too, as a hard link to existing (a file in another Maildir)
+ *
+ * Returns 0 with *path_r set, or -1 with errno set; EXDEV means another
+ * file system, where the caller writes a copy instead.
+ */
+int maildir_store_link(const char *dir, const char *log_id,
+		       const char *existing, char **path_r);
+
 /*
  * maildir_deliver - store one message in dir/new
  *

@@ -129,6 +129,27 @@ void log_error(const char *fmt, ...)
 	LOG_BODY(LOG_LEVEL_ERROR, LOG_ERR, "error: ");
 }
 
+void log_vmessage(enum log_level level, const char *fmt, va_list ap)
+{
+	static const int priorities[] = {
+		[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+		[LOG_LEVEL_INFO] = LOG_INFO,
+		[LOG_LEVEL_WARNING] = LOG_WARNING,
+		[LOG_LEVEL_ERROR] = LOG_ERR,
+	};
+	static const char *const prefixes[] = {
+		[LOG_LEVEL_DEBUG] = "",
+		[LOG_LEVEL_INFO] = "",
+		[LOG_LEVEL_WARNING] = "warning: ",
+		[LOG_LEVEL_ERROR] = "error: ",
+	};
+
+	if (level > LOG_LEVEL_ERROR)
+		level = LOG_LEVEL_ERROR;
+	if (log_enabled(level))
+		emit(priorities[level], prefixes[level], fmt, ap);
+}
+
 void log_fatal(int status, const char *fmt, ...)
 {
 	va_list ap;

@@ -40,6 +40,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_vmessage - log at a level given at run time (the plugin API) */
+void log_vmessage(enum log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* log_fatal - log and exit(status): for bad configuration and start-up */
 void log_fatal(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));

@@ -1224,6 +1224,7 @@ struct smtp_session *smtp_session_new(const struct smtp_settings *set,
 	s->info.extended_smtp = false;
 	s->info.lmtp = set->lmtp;
 	s->info.decode_data = set->decode_data;
+	s->info.local_name = set->hostname;
 	s->bogus_budget = BOGUS_LIMIT;
 	s->line_limit = longest > READER_LINE_LIMIT ? longest
 						    : READER_LINE_LIMIT;

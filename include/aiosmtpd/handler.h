@@ -24,6 +24,21 @@
  * Hooks run in a worker process, one session at a time; they may block.
  * A hook must not keep pointers into the session or envelope after it
  * returns, except through the session's handler_data.
+ *
+ * A handler of your own is a shared object that defines
+ *
+ *	const struct aiosmtpd_handler aiosmtpd_handler = {
+ *		.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+ *		.name = "mine",
+ *		.handle_RCPT = my_rcpt,
+ *	};
+ *
+ * built with "cc -shared -fPIC -o mine.so mine.c" and loaded with
+ * "aiosmtpd -c /path/to/mine.so ARGS..." or, in aiosmtpd.conf,
+ * handler = { type = "plugin"; path = "/path/to/mine.so"; args = [...]; }.
+ * The daemon checks abi_version when it loads the object and refuses to
+ * start when it differs from its own.  A handler may call only the
+ * functions declared here; the daemon exports nothing else.
  */
 #ifndef AIOSMTPD_HANDLER_H
 #define AIOSMTPD_HANDLER_H
@@ -38,8 +53,11 @@ extern "C" {
 #endif
 
 /* Raised whenever a field or hook changes place or meaning; the daemon
- * refuses a handler built against another version. */
+ * refuses, at start, a handler whose abi_version is not its own. */
 #define AIOSMTPD_HANDLER_ABI_VERSION 1
+
+/* The name of the struct aiosmtpd_handler a shared object exports. */
+#define AIOSMTPD_HANDLER_SYMBOL "aiosmtpd_handler"
 
 /* The message content, readable during handle_DATA. */
 struct aiosmtpd_content;
@@ -58,6 +76,8 @@ struct aiosmtpd_session {
 	int tls_bits;
 	const char *auth_user; /* NULL unless authenticated */
 	void *handler_data;    /* free for the handler's own use */
+	const char *local_name; /* our host name, as in the greeting */
+	/* New fields are added here, at the end. */
 };
 
 struct aiosmtpd_envelope {
@@ -120,6 +140,14 @@ struct aiosmtpd_handler {
 	/* Called when a session ends, however it ends: release what
 	 * handler_data holds.  (aiosmtpd has no such hook.) */
 	void (*handle_CLOSE)(void *ctx, struct aiosmtpd_session *session);
+
+	/* Places kept for hooks still to come (handle_AUTH,
+	 * handle_STARTTLS, handle_PROXY, handle_exception); leave them
+	 * NULL, as a designated initializer does. */
+	void (*reserved_auth)(void);
+	void (*reserved_starttls)(void);
+	void (*reserved_proxy)(void);
+	void (*reserved[5])(void);
 };
 
 /*
@@ -132,6 +160,22 @@ struct aiosmtpd_handler {
 ssize_t aiosmtpd_content_read(struct aiosmtpd_content *content, void *buf,
 			      size_t len);
 int aiosmtpd_content_rewind(struct aiosmtpd_content *content);
+
+enum aiosmtpd_log_level {
+	AIOSMTPD_LOG_DEBUG,
+	AIOSMTPD_LOG_INFO,
+	AIOSMTPD_LOG_WARNING,
+	AIOSMTPD_LOG_ERROR,
+};
+
+/*
+ * aiosmtpd_log - write one line to the daemon's log (stderr or syslog)
+ *
+ * Start session events with session->id, as the daemon's own lines do.
+ * Never log AUTH data or message content.
+ */
+void aiosmtpd_log(enum aiosmtpd_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@ Usage: refserver.py --hostname H [--lmtp True] [--handler "'sink'"]
 
 Each option value is a Python literal (as repr() writes it).  The server
 listens on 127.0.0.1 port 0 and prints "127.0.0.1:PORT" once it accepts
-connections.  --handler is 'sink', 'debugging' or 'mailbox:DIR';
+connections.  --handler is 'sink', 'debugging', 'mailbox:DIR' or
+'proxy:HOST:PORT';
 --local-part-limit and --command-size-limit set the class attributes of
 the same name.
 """
@@ -14,7 +15,7 @@ import ast
 import asyncio
 import sys
 
-from aiosmtpd.handlers import Debugging, Mailbox, Sink
+from aiosmtpd.handlers import Debugging, Mailbox, Proxy, Sink
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
@@ -34,6 +35,9 @@ def main(argv):
         handler = Debugging(sys.stdout)
     elif handler_spec.startswith("mailbox:"):
         handler = Mailbox(handler_spec.split(":", 1)[1])
+    elif handler_spec.startswith("proxy:"):
+        _, host, port = handler_spec.split(":")
+        handler = Proxy(host, int(port))
     else:
         handler = Sink()
     cls = LMTP if lmtp else SMTP

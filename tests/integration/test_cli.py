@@ -349,7 +349,7 @@ def check_config_conf(tmp_path, maildir):
     return write_config(
         str(tmp_path / "check.conf"), CHECK_SETTINGS,
         ['{ address = "127.0.0.1:0"; protocol = "lmtp"; }'],
-        '{ type = "maildir"; path = "%s"; }' % maildir)
+        '{ type = "mailbox"; path = "%s"; }' % maildir)
 
 
 def test_check_config_prints_effective_config(tmp_path):
@@ -384,7 +384,7 @@ def test_check_config_shows_command_line_overrides(tmp_path):
 ROUND_TRIP = {
     "maildir-lmtp": (CHECK_SETTINGS,
                      ['{ address = "127.0.0.1:0"; protocol = "lmtp"; }'],
-                     '{ type = "maildir"; path = "/tmp/aiosmtpd-Maildir"; }'),
+                     '{ type = "mailbox"; path = "/tmp/aiosmtpd-Maildir"; }'),
     "debugging-stderr": ("", None,
                          '{ type = "debugging"; stream = "stderr"; }'),
     "defaults": ("", None, None),
@@ -629,7 +629,7 @@ def test_unix_listener_lmtp(daemon, tmp_path):
     server = daemon(
         listeners=['{ address = "127.0.0.1:0"; }',
                    '{ address = "unix:%s"; protocol = "lmtp"; }' % path],
-        handler='{ type = "maildir"; path = "%s"; }' % maildir,
+        handler='{ type = "mailbox"; path = "%s"; }' % maildir,
         n_addresses=1)
     assert wait_path(path), "no socket at %s" % path
     client = smtplib.LMTP(path, timeout=10)  # smtplib.LMTP speaks AF_UNIX

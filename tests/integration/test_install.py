@@ -58,6 +58,8 @@ def expected_files():
         os.path.join(strip("mandir"), "man5", "aiosmtpd.conf.5"),
         os.path.join(strip("sysconfdir"), "aiosmtpd.conf"),
         os.path.join(strip("systemdsystemunitdir"), "aiosmtpd.service"),
+        # the public header, for handlers written as shared objects
+        os.path.join(strip("includedir"), "aiosmtpd", "handler.h"),
     }
 
 

@@ -1,4 +1,4 @@
-"""The Mailbox handler (handler { type = "maildir"; } or -c Mailbox DIR).
+"""The Mailbox handler (handler { type = "mailbox"; } or -c Mailbox DIR).
 
 (a) Side by side with aiosmtpd 1.4.3's Mailbox: the same messages sent to
     both servers must be stored as the same file content, once the port
@@ -220,7 +220,7 @@ def test_same_files_as_aiosmtpd(tmp_path, daemon, reference):
     ref_dir = tmp_path / "ref-Maildir"
     our_dir = tmp_path / "our-Maildir"
     ref = reference(handler="mailbox:%s" % ref_dir)
-    ours = daemon(handler='{ type = "maildir"; path = "%s"; }' % our_dir)
+    ours = daemon(handler='{ type = "mailbox"; path = "%s"; }' % our_dir)
     expected = deliver_each(ref, ref_dir, CORPUS)
     got = deliver_each(ours, our_dir, CORPUS)
     mismatches = []
@@ -241,13 +241,13 @@ def test_same_files_as_aiosmtpd(tmp_path, daemon, reference):
 
 def test_cli_mailbox_same_as_config(tmp_path, daemon):
     """-c Mailbox DIR and -c aiosmtpd.handlers.Mailbox DIR store the same
-    as handler { type = "maildir"; }."""
+    as handler { type = "mailbox"; }."""
     results = []
     for i, args in enumerate([
             None, ["-c", "Mailbox"], ["-c", "aiosmtpd.handlers.Mailbox"]]):
         d = tmp_path / ("Maildir%d" % i)
         if args is None:
-            server = daemon(handler='{ type = "maildir"; path = "%s"; }' % d)
+            server = daemon(handler='{ type = "mailbox"; path = "%s"; }' % d)
         else:
             server = daemon(args=args + [str(d)])
         stored = deliver_each(server, d, {"plain": CORPUS["plain"]})
@@ -282,7 +282,7 @@ def load_message(n):
 
 def test_ten_thousand_messages(tmp_path, daemon):
     maildir = tmp_path / "Maildir"
-    server = daemon(handler='{ type = "maildir"; path = "%s"; }' % maildir,
+    server = daemon(handler='{ type = "mailbox"; path = "%s"; }' % maildir,
                     workers=N_SESSIONS)
     errors = []
     per_session = N_MESSAGES // N_SESSIONS
@@ -339,7 +339,7 @@ def test_missing_directories_created_0700(tmp_path, daemon, how):
     maildir = tmp_path / "Maildir"
     assert not maildir.exists()
     if how == "config":
-        server = daemon(handler='{ type = "maildir"; path = "%s"; }'
+        server = daemon(handler='{ type = "mailbox"; path = "%s"; }'
                         % maildir)
     else:
         server = daemon(args=["-c", "Mailbox", str(maildir)])
@@ -360,7 +360,7 @@ def test_missing_subdirectories_created_0700(tmp_path, daemon):
     maildir = tmp_path / "Maildir"
     maildir.mkdir()
     os.chmod(str(maildir), 0o750)
-    server = daemon(handler='{ type = "maildir"; path = "%s"; }' % maildir)
+    server = daemon(handler='{ type = "mailbox"; path = "%s"; }' % maildir)
     deliver_each(server, maildir, {"plain": CORPUS["plain"]})
     assert stat.S_IMODE(maildir.stat().st_mode) == 0o750
     for sub in ("new", "cur", "tmp"):
@@ -377,7 +377,7 @@ def test_umask_does_not_loosen_modes(tmp_path, daemon):
     maildir = tmp_path / "Maildir"
     old = os.umask(0)
     try:
-        server = daemon(handler='{ type = "maildir"; path = "%s"; }'
+        server = daemon(handler='{ type = "mailbox"; path = "%s"; }'
                         % maildir)
     finally:
         os.umask(old)

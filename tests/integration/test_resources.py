@@ -212,7 +212,7 @@ def peer_closed(sock, timeout=10.0):
 
 def maildir_server(daemon, maildir, settings="", workers=2, wait=True):
     server = daemon(settings=settings, workers=workers,
-                    handler='{ type = "maildir"; path = "%s"; }' % maildir)
+                    handler='{ type = "mailbox"; path = "%s"; }' % maildir)
     if wait:
         settle(server)
     return server

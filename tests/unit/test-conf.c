@@ -92,9 +92,20 @@ static const struct error_case errors[] = {
 	{"listeners = ( { address = \"x:1\"; handler = { type = \"maildir\"; "
 	 "}; } );",
 	 "1: this handler needs 'path'"},
-	{"handler = { type = \"mailbox\"; };\n",
-	 "1: unknown handler type \"mailbox\" (known: \"debugging\", \"sink\", "
-	 "\"maildir\")"},
+	{"handler = { type = \"mbox\"; };\n",
+	 "1: unknown handler type \"mbox\" (known: \"debugging\", \"sink\", "
+	 "\"mailbox\", \"maildir\", \"lmtp\", \"proxy\", \"plugin\")"},
+	{"handler = { type = \"lmtp\"; target = \"/x\"; port = 24; };\n",
+	 "1: unknown setting 'port' in 'handler'"},
+	{"handler = { type = \"lmtp\"; target = \"/x\"; timeuot = 2; };\n",
+	 "1: unknown setting 'timeuot' in 'handler' (did you mean "
+	 "'timeout'?)"},
+	{"handler = { type = \"proxy\"; host = \"a\"; };\n",
+	 "1: this handler needs 'port'"},
+	{"handler = { type = \"plugin\"; path = \"x.so\"; };\n",
+	 "1: 'path' of a plugin must be absolute"},
+	{"handler = { type = \"plugin\"; path = \"/x.so\"; args = 1; };\n",
+	 "1: 'args' must be a string or a list of strings, not an integer"},
 	{"handler = { type = \"maildir\"; };\n", "1: this handler needs 'path'"},
 	{"timeout = 10\nident = ;\n", "2: syntax error"},
 	{"command_call_limit = { NOOP = \"5\"; };\n",
@@ -178,6 +189,46 @@ static void test_values(void **state)
 	conf_free(&cfg);
 }
 
+/* handler_case - a handler group and the words it becomes */
+struct handler_case {
+	const char *text;
+	const char *handler;
+	const char *args; /* joined by '|' */
+};
+
+static const struct handler_case handlers[] = {
+	{"handler = { type = \"lmtp\"; target = \"unix:/run/lmtp\"; "
+	 "timeout = 5; starttls = \"may\"; tls_verify = false; };",
+	 "lmtp", "unix:/run/lmtp|timeout=5|starttls=may|tls_verify=no"},
+	{"handler = { type = \"proxy\"; host = \"mx\"; port = 25; };", "proxy",
+	 "mx|25"},
+	{"handler = { type = \"plugin\"; path = \"/p/x.so\"; "
+	 "args = [ \"a.example\", \"b.example\" ]; };",
+	 "/p/x.so", "a.example|b.example"},
+	{"handler = { type = \"debugging\"; };", "debugging", ""},
+	{"handler = { type = \"maildir\"; path = \"/m/%d/%u\"; };", "maildir",
+	 "/m/%d/%u"},
+};
+
+static void test_handlers(void **state)
+{
+	for (size_t i = 0; i < N_ELEMENTS(handlers); i++) {
+		struct conf cfg;
+		char *error = load(&cfg, handlers[i].text);
+		char joined[256] = "";
+
+		assert_null(error);
+		assert_string_equal(cfg.handler.name, handlers[i].handler);
+		for (size_t j = 0; j < cfg.handler.n_args; j++) {
+			if (j > 0)
+				strcat(joined, "|");
+			strcat(joined, cfg.handler.args[j]);
+		}
+		assert_string_equal(joined, handlers[i].args);
+		conf_free(&cfg);
+	}
+}
+
 static void test_sizes(void **state)
 {
 	uint64_t v;
@@ -216,6 +267,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handlers, setup,
+						teardown),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_defaults),
 	};

@@ -231,8 +231,13 @@ static void test_handler_args(void **state)
 	assert_string_equal(error, "Too many arguments for Mailbox handler");
 	assert_ptr_equal(handler_find("aiosmtpd.handlers.Mailbox"),
 			 &handler_mailbox);
-	assert_ptr_equal(handler_find("maildir"), &handler_mailbox);
+	assert_ptr_equal(handler_find("mailbox"), &handler_mailbox);
+	assert_ptr_equal(handler_find("maildir"), &handler_maildir);
 	assert_ptr_equal(handler_find("Sink"), &handler_sink);
+	assert_ptr_equal(handler_find("lmtp"), &handler_lmtp);
+	assert_ptr_equal(handler_find("aiosmtpd.handlers.Proxy"),
+			 &handler_proxy);
+	assert_ptr_equal(handler_find("smtp"), &handler_proxy);
 	assert_null(handler_find("aiosmtpd.handlers.Proxyy"));
 }
 

@@ -1,0 +1,325 @@
+/*
+ * test-smtp_client.c - the forwarding client against a scripted server
+ *
+ * A child process plays the next hop on a UNIX socket: it greets, answers
+ * each command by a fixed rule and records every octet it receives, so
+ * the tests see exactly what went on the wire.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "sbuf.h"
+#include "smtp_client.h"
+
+enum behaviour {
+	HOP_NORMAL,  /* 250 for everything, 354 for DATA */
+	HOP_GARBLED, /* answers MAIL with nonsense */
+	HOP_SILENT,  /* never answers MAIL */
+	HOP_LMTP3,   /* three replies after the final dot */
+};
+
+struct hop {
+	char dir[64];
+	char sock[96];
+	char capture[96];
+	pid_t pid;
+};
+
+static void hop_write(int fd, const char *s)
+{
+	ssize_t n = write(fd, s, strlen(s));
+
+	(void)n;
+}
+
+/* hop_answer - the reply to one line outside DATA */
+static void hop_answer(int fd, const char *line, enum behaviour b,
+		       bool *in_data)
+{
+	if (strncmp(line, "EHLO", 4) == 0 || strncmp(line, "LHLO", 4) == 0)
+		hop_write(fd, "250-hop\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
+	else if (strncmp(line, "MAIL", 4) == 0 && b == HOP_GARBLED)
+		hop_write(fd, "hello there\r\n");
+	else if (strncmp(line, "MAIL", 4) == 0 && b == HOP_SILENT)
+		pause();
+	else if (strncmp(line, "DATA", 4) == 0) {
+		hop_write(fd, "354 go\r\n");
+		*in_data = true;
+	} else if (strncmp(line, "QUIT", 4) == 0)
+		hop_write(fd, "221 bye\r\n");
+	else
+		hop_write(fd, "250 ok\r\n");
+}
+
+/* hop_serve - the child: one connection, every octet recorded */
+static void hop_serve(int lfd, const char *capture, enum behaviour b)
+{
+	FILE *out = fopen(capture, "w");
+	int fd = accept(lfd, NULL, NULL);
+	char buf[65536], line[4096];
+	size_t ll = 0;
+	bool in_data = false;
+	ssize_t n;
+
+	hop_write(fd, "220 hop ready\r\n");
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		fwrite(buf, 1, (size_t)n, out);
+		fflush(out);
+		for (ssize_t i = 0; i < n; i++) {
+			if (ll < sizeof(line) - 1)
+				line[ll++] = buf[i];
+			if (buf[i] != '\n')
+				continue;
+			line[ll] = '\0';
+			ll = 0;
+			if (!in_data) {
+				hop_answer(fd, line, b, &in_data);
+			} else if (strcmp(line, ".\r\n") == 0) {
+				in_data = false;
+				hop_write(fd, b == HOP_LMTP3
+						      ? "250 a\r\n550-b\r\n"
+							"550 b2\r\n451 c\r\n"
+						      : "250 queued\r\n");
+			}
+		}
+	}
+	fclose(out);
+	_exit(0);
+}
+
+static void hop_start(struct hop *h, enum behaviour b)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int lfd;
+
+	strcpy(h->dir, "/tmp/test-smtp_client.XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	snprintf(h->sock, sizeof(h->sock), "%s/s", h->dir);
+	snprintf(h->capture, sizeof(h->capture), "%s/c", h->dir);
+	strcpy(sun.sun_path, h->sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0)
+		hop_serve(lfd, h->capture, b);
+	close(lfd);
+}
+
+/* hop_stop - wait for the child and return what it received */
+static char *hop_stop(struct hop *h)
+{
+	char cmd[160];
+	FILE *f;
+	struct sbuf sb;
+	int c;
+
+	kill(h->pid, SIGTERM);
+	waitpid(h->pid, NULL, 0);
+	sbuf_init(&sb, 1024);
+	if ((f = fopen(h->capture, "r")) != NULL) {
+		while ((c = fgetc(f)) != EOF)
+			sbuf_putc(&sb, (char)c);
+		fclose(f);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+	assert_int_equal(system(cmd), 0);
+	return sbuf_detach(&sb);
+}
+
+static void conf_for(struct smtp_client_conf *conf, const struct hop *h)
+{
+	smtp_client_conf_init(conf);
+	conf->target = xstrdup(h->sock);
+	conf->timeout = 1;
+}
+
+/* --- content on the wire ------------------------------------------------- */
+
+struct data_case {
+	const char *in;
+	const char *wire; /* what follows "DATA\r\n", final dot included */
+};
+
+static const struct data_case datas[] = {
+	{"", ".\r\n"},
+	{"a\r\nb\r\n", "a\r\nb\r\n.\r\n"},
+	{"no end", "no end\r\n.\r\n"},
+	{".x\r\n..y\r\n", "..x\r\n...y\r\n.\r\n"},
+	/* bare LF and bare CR end lines, so the dot after them is stuffed */
+	{"a\n.\r\nMAIL FROM:<e@x>\r\n", "a\r\n..\r\nMAIL FROM:<e@x>\r\n.\r\n"},
+	{"a\r.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
+	{"a\r", "a\r\n.\r\n"},
+	{"\r\r\n\n", "\r\n\r\n\r\n.\r\n"},
+};
+
+static void test_data(void **state)
+{
+	for (size_t i = 0; i < N_ELEMENTS(datas); i++) {
+		struct smtp_client_conf conf;
+		struct smtp_reply reply;
+		struct smtp_client *c;
+		struct hop h;
+		char *wire, want[256];
+		size_t len = strlen(datas[i].in);
+
+		hop_start(&h, HOP_NORMAL);
+		conf_for(&conf, &h);
+		smtp_reply_init(&reply);
+		c = smtp_client_connect(&conf, "us.example", "TEST", &reply);
+		assert_non_null(c);
+		assert_true(smtp_client_offers(c, "PIPELINING"));
+		assert_false(smtp_client_offers(c, "PIPE"));
+		assert_int_equal(smtp_client_command(c, &reply, "DATA"), 354);
+		/* split anywhere: one octet at a time */
+		for (size_t j = 0; j < len; j++)
+			smtp_client_data(c, datas[i].in + j, 1);
+		smtp_client_data_end(c);
+		assert_int_equal(smtp_client_read_reply(c, &reply), 250);
+		smtp_client_quit(&c);
+		wire = hop_stop(&h);
+		snprintf(want, sizeof(want),
+			 "EHLO us.example\r\nDATA\r\n%sQUIT\r\n",
+			 datas[i].wire);
+		assert_string_equal(wire, want);
+		free(wire);
+		smtp_reply_free(&reply);
+		smtp_client_conf_free(&conf);
+	}
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+static void test_multiline_replies(void **state)
+{
+	struct smtp_client_conf conf;
+	struct smtp_reply reply;
+	struct smtp_client *c;
+	struct hop h;
+
+	hop_start(&h, HOP_LMTP3);
+	conf_for(&conf, &h);
+	conf.lmtp = true;
+	smtp_reply_init(&reply);
+	c = smtp_client_connect(&conf, "us", "TEST", &reply);
+	assert_non_null(c);
+	assert_int_equal(smtp_client_command(c, &reply, "DATA"), 354);
+	smtp_client_data_end(c);
+	assert_int_equal(smtp_client_read_reply(c, &reply), 250);
+	assert_string_equal(reply.text.data, "250 a");
+	assert_int_equal(smtp_client_read_reply(c, &reply), 550);
+	assert_string_equal(reply.text.data, "550-b\r\n550 b2");
+	assert_int_equal(smtp_client_read_reply(c, &reply), 451);
+	assert_true(smtp_client_usable(c));
+	smtp_client_quit(&c);
+	free(hop_stop(&h));
+	smtp_reply_free(&reply);
+	smtp_client_conf_free(&conf);
+}
+
+static void test_failures(void **state)
+{
+	struct smtp_client_conf conf;
+	struct smtp_reply reply;
+	struct smtp_client *c;
+	struct hop h;
+
+	/* nothing listens: made-up 451 4.4.1 */
+	smtp_client_conf_init(&conf);
+	conf.target = xstrdup("unix:/nonexistent/socket");
+	smtp_reply_init(&reply);
+	assert_null(smtp_client_connect(&conf, "us", "TEST", &reply));
+	assert_int_equal(reply.code, 451);
+	assert_string_equal(reply.text.data, "451 4.4.1 Next hop not "
+					     "reachable, try again later");
+	smtp_client_conf_free(&conf);
+
+	/* nonsense instead of a reply: 451 4.4.2, connection unusable */
+	hop_start(&h, HOP_GARBLED);
+	conf_for(&conf, &h);
+	c = smtp_client_connect(&conf, "us", "TEST", &reply);
+	assert_non_null(c);
+	assert_int_equal(smtp_client_command(c, &reply, "MAIL FROM:<>"), 451);
+	assert_string_equal(reply.text.data, "451 4.4.2 Next hop protocol "
+					     "error, try again later");
+	assert_false(smtp_client_usable(c));
+	smtp_client_free(&c);
+	free(hop_stop(&h));
+	smtp_client_conf_free(&conf);
+
+	/* no answer within the timeout */
+	hop_start(&h, HOP_SILENT);
+	conf_for(&conf, &h);
+	c = smtp_client_connect(&conf, "us", "TEST", &reply);
+	assert_non_null(c);
+	assert_int_equal(smtp_client_command(c, &reply, "MAIL FROM:<>"), 451);
+	assert_string_equal(reply.text.data, "451 4.4.2 Next hop timed out, "
+					     "try again later");
+	smtp_client_free(&c);
+	free(hop_stop(&h));
+	smtp_client_conf_free(&conf);
+	smtp_reply_free(&reply);
+}
+
+static void test_options(void **state)
+{
+	struct smtp_client_conf conf;
+	const char *error = NULL;
+
+	smtp_client_conf_init(&conf);
+	assert_int_equal(smtp_client_conf_set(&conf, "timeout=5", &error), 0);
+	assert_int_equal(conf.timeout, 5);
+	assert_int_equal(
+		smtp_client_conf_set(&conf, "starttls=required", &error), 0);
+	assert_int_equal(conf.tls, SMTP_CLIENT_TLS_REQUIRED);
+	assert_int_equal(smtp_client_conf_set(&conf, "tls_verify=no", &error),
+			 0);
+	assert_false(conf.tls_verify);
+	assert_int_equal(smtp_client_conf_set(&conf, "timeout=0", &error), -1);
+	assert_string_equal(error, "timeouts are seconds from 1 to 86400");
+	assert_int_equal(smtp_client_conf_set(&conf, "starttls=yes", &error),
+			 -1);
+	assert_int_equal(smtp_client_conf_set(&conf, "tiemout=1", &error), -1);
+	assert_int_equal(smtp_client_conf_set(&conf, "timeout", &error), -1);
+	assert_int_equal(smtp_client_check_target("unix:/run/lmtp", &error), 0);
+	assert_int_equal(smtp_client_check_target("/run/lmtp", &error), 0);
+	assert_int_equal(smtp_client_check_target("inet:h:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("[::1]:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("h:24", &error), 0);
+	assert_int_equal(smtp_client_check_target("unix:run", &error), -1);
+	assert_int_equal(smtp_client_check_target("h", &error), -1);
+	assert_int_equal(smtp_client_check_target("h:0", &error), -1);
+	assert_int_equal(smtp_client_check_target("h:24x", &error), -1);
+	assert_int_equal(smtp_client_check_target("::1:24", &error), 0);
+	smtp_client_conf_free(&conf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data),
+		cmocka_unit_test(test_multiline_replies),
+		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_options),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
