@@ -30,6 +30,8 @@ SENDER = "anne@example.com"
 RCPT = "bart@example.com"
 DEFAULT_LIMIT = 33554432
 MAX_WORKER_HWM_KIB = 8 * 1024
+# make check says when the daemon was built with the sanitizers.
+SANITIZED = bool(os.environ.get("AIOSMTPD_SANITIZERS"))
 STOP_TIMEOUT = 40.0
 CHUNK = 1 << 20
 
@@ -223,6 +225,12 @@ def maildir_server(daemon, maildir, settings="", workers=2, wait=True):
 def test_big_messages_keep_workers_small(tmp_path, daemon):
     maildir = tmp_path / "Maildir"
     server = maildir_server(daemon, maildir, workers=2)
+    # Under AddressSanitizer a worker starts with several MiB of the
+    # sanitizer's own: there the bound applies to what a worker grows by
+    # beyond its size at start, elsewhere to its whole peak RSS, as the
+    # issue states it.  Either way 32 MiB held in memory would exceed it.
+    baseline = {p: proc_status(p, "VmRSS") if SANITIZED else 0
+                for p in server.workers()}
     # Just under the default limit, whatever counts the limit applies to.
     big = message(DEFAULT_LIMIT - 64 * 1024, "big")
     huge = message(40 * 1024 * 1024, "huge")
@@ -259,8 +267,10 @@ def test_big_messages_keep_workers_small(tmp_path, daemon):
     for pid in served:
         assert pid in hwm, "worker %d that served is gone" % pid
     hwm.update({p: max(v, hwm.get(p, 0)) for p, v in hwm_first.items()})
-    too_big = {p: v for p, v in hwm.items() if v >= MAX_WORKER_HWM_KIB}
-    assert too_big == {}, "peak RSS in KiB per worker: %r" % hwm
+    too_big = {p: v for p, v in hwm.items()
+               if v - baseline.get(p, 0) >= MAX_WORKER_HWM_KIB}
+    assert too_big == {}, "peak RSS in KiB per worker: %r (at start: %r)" \
+        % (hwm, baseline)
 
     assert files(maildir, "tmp") == []
     stored = files(maildir, "new")
