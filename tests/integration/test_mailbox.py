@@ -21,7 +21,6 @@ import re
 import smtplib
 import stat
 import threading
-import time
 
 import pytest
 
@@ -42,43 +41,6 @@ def maildir_files(path, sub="new"):
 def read(path):
     with open(str(path), "rb") as f:
         return f.read()
-
-
-def sig_caught(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return line.split()[1]
-    except OSError:
-        pass
-    return None
-
-
-def settle(server, timeout=5.0):
-    """Best effort, never fails: wait until every worker has set up its
-    own signal handling (its caught-signal mask in /proc differs from the
-    master's).  A SIGTERM that reaches a worker still running the master's
-    inherited handler counts twice (see test_resources.py's
-    test_sigterm_right_after_start); tests about other things wait that
-    out so they fail only for what they test."""
-    master = sig_caught(server.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kids = server.workers()
-        if kids and all(sig_caught(k) not in (None, master) for k in kids):
-            return
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def daemon(daemon):
-    """conftest's daemon factory, waiting for the workers to settle."""
-    def start(*args, **kw):
-        server = daemon(*args, **kw)
-        settle(server)
-        return server
-    return start
 
 
 # --- ways of sending ---------------------------------------------------------

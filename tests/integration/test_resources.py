@@ -36,33 +36,6 @@ STOP_TIMEOUT = 40.0
 CHUNK = 1 << 20
 
 
-def sig_caught(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return line.split()[1]
-    except OSError:
-        pass
-    return None
-
-
-def settle(server, timeout=5.0):
-    """Best effort, never fails: wait until every worker has set up its
-    own signal handling (its caught-signal mask in /proc differs from the
-    master's).  A SIGTERM that reaches a worker still running the master's
-    inherited handler counts twice (see test_resources.py's
-    test_sigterm_right_after_start); tests about other things wait that
-    out so they fail only for what they test."""
-    master = sig_caught(server.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kids = server.workers()
-        if kids and all(sig_caught(k) not in (None, master) for k in kids):
-            return
-        time.sleep(0.02)
-
-
 # --- helpers -----------------------------------------------------------------
 
 def body_of_size(size, tag):
@@ -212,12 +185,9 @@ def peer_closed(sock, timeout=10.0):
         return False
 
 
-def maildir_server(daemon, maildir, settings="", workers=2, wait=True):
-    server = daemon(settings=settings, workers=workers,
-                    handler='{ type = "mailbox"; path = "%s"; }' % maildir)
-    if wait:
-        settle(server)
-    return server
+def maildir_server(daemon, maildir, settings="", workers=2):
+    return daemon(settings=settings, workers=workers,
+                  handler='{ type = "mailbox"; path = "%s"; }' % maildir)
 
 
 # --- (a) memory --------------------------------------------------------------
@@ -340,7 +310,6 @@ def test_kill_worker_during_data(tmp_path, daemon):
                                    message(2048, "after")) == {}
     assert len(files(maildir, "new")) == 4
     assert files(maildir, "tmp") == []
-    settle(server)  # the replacement too
     assert server.stop() == 0, server.log()
 
 
@@ -429,7 +398,7 @@ def test_sigterm_right_after_start(tmp_path, daemon, connect):
     what goes wrong here depends on how far the workers have got."""
     for i in range(12):
         maildir = tmp_path / ("Maildir%d" % i)
-        server = maildir_server(daemon, maildir, wait=False,
+        server = maildir_server(daemon, maildir,
                                 settings="shutdown_timeout = 1;", workers=2)
         client = connect(server, timeout=30)
         assert client.reply().startswith(b"220 ")
