@@ -24,20 +24,6 @@
 
 #define LISTEN_BACKLOG 1024
 
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *errorf(const char *fmt, ...)
-{
-	struct sbuf sb;
-	va_list ap;
-
-	sbuf_init(&sb, 128);
-	va_start(ap, fmt);
-	sbuf_vprintf(&sb, fmt, ap);
-	va_end(ap);
-	return sbuf_detach(&sb);
-}
-
 /* sockaddr_text - "127.0.0.1:25" or "[::1]:25" */
 static char *sockaddr_text(const struct sockaddr *sa)
 {
@@ -47,12 +33,12 @@ static char *sockaddr_text(const struct sockaddr *sa)
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		return errorf("[%s]:%u", host, ntohs(in6->sin6_port));
+		return sbuf_format("[%s]:%u", host, ntohs(in6->sin6_port));
 	}
 	const struct sockaddr_in *in = (const void *)sa;
 
 	inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-	return errorf("%s:%u", host, ntohs(in->sin_port));
+	return sbuf_format("%s:%u", host, ntohs(in->sin_port));
 }
 
 static struct listener *append(struct listener **list, size_t *n,
@@ -99,7 +85,7 @@ static int open_unix(const struct listener_conf *conf, const char *path,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    chmod(path, 0666) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-		*error_r = errorf("bind(unix:%s) failed: %s", path,
+		*error_r = sbuf_format("bind(unix:%s) failed: %s", path,
 				  strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -109,7 +95,7 @@ static int open_unix(const struct listener_conf *conf, const char *path,
 	l->fd = fd;
 	l->family = AF_UNIX;
 	l->unix_path = xstrdup(path);
-	l->bound = errorf("unix:%s", path);
+	l->bound = sbuf_format("unix:%s", path);
 	return 0;
 }
 
@@ -131,7 +117,7 @@ static int bind_one(const struct listener_conf *conf, const struct addrinfo *ai,
 	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
 		int saved = errno;
 
-		*error_r = errorf("bind(%s) failed: %s", text, strerror(saved));
+		*error_r = sbuf_format("bind(%s) failed: %s", text, strerror(saved));
 		if (fd >= 0)
 			close(fd);
 		free(text);
@@ -159,7 +145,7 @@ int listener_open_all(const struct listener_conf *conf,
 	int ret = -1, err;
 
 	if (address_parse(conf->address, &addr, &why) < 0) {
-		*error_r = errorf("%s: %s", conf->address, why);
+		*error_r = sbuf_format("%s: %s", conf->address, why);
 		return -1;
 	}
 	if (addr.is_unix) {
@@ -168,7 +154,7 @@ int listener_open_all(const struct listener_conf *conf,
 		return ret;
 	}
 	if ((err = getaddrinfo(addr.host, addr.port, &hints, &res)) != 0) {
-		*error_r = errorf("%s: cannot resolve %s: %s", conf->address,
+		*error_r = sbuf_format("%s: cannot resolve %s: %s", conf->address,
 				  addr.host, gai_strerror(err));
 		goto out;
 	}
@@ -189,7 +175,7 @@ int listener_open_all(const struct listener_conf *conf,
 		free(bind_error);
 	}
 	if (*n == first) {
-		*error_r = errorf("%s: no address could be bound",
+		*error_r = sbuf_format("%s: no address could be bound",
 				  conf->address);
 		goto free_res;
 	}
@@ -261,7 +247,7 @@ static void adopt(const struct listener_conf *conf, int fd,
 	l->fd = fd;
 	l->family = sa->sa_family;
 	if (sa->sa_family == AF_UNIX)
-		l->bound = errorf("unix:%s",
+		l->bound = sbuf_format("unix:%s",
 				  ((const struct sockaddr_un *)sa)->sun_path);
 	else
 		l->bound = sockaddr_text(sa);

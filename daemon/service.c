@@ -17,20 +17,6 @@
 #include "sbuf.h"
 #include "service.h"
 
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *errorf(const char *fmt, ...)
-{
-	struct sbuf sb;
-	va_list ap;
-
-	sbuf_init(&sb, 128);
-	va_start(ap, fmt);
-	sbuf_vprintf(&sb, fmt, ap);
-	va_end(ap);
-	return sbuf_detach(&sb);
-}
-
 /* --- identity ------------------------------------------------------------- */
 
 /* resolve_identity - the user and group sessions run as; root only when
@@ -48,7 +34,7 @@ static int resolve_identity(const struct conf *cfg, bool keep_user,
 		return 0;
 	}
 	if ((pw = getpwnam(cfg->user)) == NULL) {
-		*error_r = errorf("unknown user '%s'", cfg->user);
+		*error_r = sbuf_format("unknown user '%s'", cfg->user);
 		return -1;
 	}
 	id->uid = pw->pw_uid;
@@ -56,13 +42,13 @@ static int resolve_identity(const struct conf *cfg, bool keep_user,
 	id->user = xstrdup(cfg->user);
 	if (cfg->group != NULL) {
 		if ((gr = getgrnam(cfg->group)) == NULL) {
-			*error_r = errorf("unknown group '%s'", cfg->group);
+			*error_r = sbuf_format("unknown group '%s'", cfg->group);
 			return -1;
 		}
 		id->gid = gr->gr_gid;
 	}
 	if (id->uid == 0 && !cfg->allow_root) {
-		*error_r = errorf("refusing to serve sessions as root (user "
+		*error_r = sbuf_format("refusing to serve sessions as root (user "
 				  "'%s'): set allow_root = true, or run with "
 				  "-n",
 				  cfg->user);
@@ -70,7 +56,7 @@ static int resolve_identity(const struct conf *cfg, bool keep_user,
 	}
 	if (geteuid() != 0 && geteuid() != id->uid) {
 		*kind_r = SERVICE_ERROR_SETUID;
-		*error_r = errorf("Cannot setuid \"%s\"; try running with -n "
+		*error_r = sbuf_format("Cannot setuid \"%s\"; try running with -n "
 				  "option.",
 				  cfg->user);
 		return -1;

@@ -51,7 +51,6 @@ const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
 					    bool *usage_r)
 {
 	const struct aiosmtpd_handler *h = handler_find(name);
-	struct sbuf sb;
 
 	*usage_r = false;
 	if (h != NULL)
@@ -59,9 +58,7 @@ const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
 	if (plugin_is_path(name))
 		return plugin_load(name, error_r);
 	*usage_r = true;
-	sbuf_init(&sb, 128);
-	sbuf_printf(&sb, "unknown handler class '%s' (built in: %s)", name,
-		    handler_names());
-	*error_r = sbuf_detach(&sb);
+	*error_r = sbuf_format("unknown handler class '%s' (built in: %s)",
+			       name, handler_names());
 	return NULL;
 }

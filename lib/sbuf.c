@@ -94,3 +94,15 @@ char *sbuf_detach(struct sbuf *sb)
 	sb->len = sb->cap = 0;
 	return s;
 }
+
+char *sbuf_format(const char *fmt, ...)
+{
+	struct sbuf sb;
+	va_list ap;
+
+	sbuf_init(&sb, 128);
+	va_start(ap, fmt);
+	sbuf_vprintf(&sb, fmt, ap);
+	va_end(ap);
+	return sbuf_detach(&sb);
+}

@@ -30,5 +30,7 @@ void sbuf_vprintf(struct sbuf *sb, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* sbuf_detach - hand the string to the caller and empty the buffer */
 char *sbuf_detach(struct sbuf *sb);
+/* sbuf_format - a new string, formatted; the caller frees it */
+char *sbuf_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
