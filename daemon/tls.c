@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,15 +31,20 @@ struct tls_contexts {
 	size_t n;
 };
 
-/* openssl_reason - the last OpenSSL error as text, the queue emptied */
+/* openssl_reason - OpenSSL's first error, the one that says what was
+ * wrong ("no start line", "key values mismatch"); the queue is emptied */
 static const char *openssl_reason(void)
 {
 	static char buf[256];
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_error();
+	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
 
-	if (e == 0)
-		return "unknown error";
-	ERR_error_string_n(e, buf, sizeof(buf));
+	if (reason != NULL)
+		snprintf(buf, sizeof(buf), "%s", reason);
+	else if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "unknown error");
 	ERR_clear_error();
 	return buf;
 }
