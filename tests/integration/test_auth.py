@@ -124,8 +124,9 @@ def test_swaks_starttls_auth(server, mechanism):
     msgs = messages_with(server, marker)
     assert len(msgs) == 1
     trace = received_header(msgs[0])
-    assert "(authenticated as %s; TLSv1.3 " % ALICE in trace, msgs[0]
-    assert "by %s with ESMTPSA id " % HOST in trace
+    assert "\t(using TLSv1.3 with cipher " in trace, msgs[0]
+    assert "\t(authenticated as %s)\n" % ALICE in trace, msgs[0]
+    assert "\tby %s (aiosmtpd-c) with ESMTPSA id " % HOST in trace
     assert "auth mechanism=%s user=%s" % (mechanism, ALICE) in server.log()
 
 
@@ -178,7 +179,9 @@ def test_smtps_offers_auth_and_it_works(server):
     assert status == 0 and "<~  " + OK_235 in out, out
     msgs = messages_with(server, "over-smtps")
     assert len(msgs) == 1
-    assert "(authenticated as %s; TLSv1.3" % ALICE in received_header(msgs[0])
+    trace = received_header(msgs[0])
+    assert "\t(authenticated as %s)\n" % ALICE in trace, msgs[0]
+    assert "with ESMTPSA id " in trace
 
 
 def test_ehlo_lists_sasl_mechanisms_sorted(server):
