@@ -151,6 +151,10 @@ static SSL_CTX *build(const struct tls_conf *tc, char **error_r)
 					 SSL_OP_CIPHER_SERVER_PREFERENCE |
 					 SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* XXX The ticket key is made with the context and lives until a
+	 * reload builds a new one; a daemon that runs for months should
+	 * rotate it, e.g. with SSL_CTX_set_tlsext_ticket_key_evp_cb() over
+	 * keys the master renews in memory its workers share. */
 	(void)SSL_CTX_set_session_id_context(
 		ctx, (const unsigned char *)SESSION_ID_CONTEXT,
 		sizeof(SESSION_ID_CONTEXT) - 1);

@@ -186,7 +186,9 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 			 &ss, id, client);
 	log_info("%s %s connect listener=%s", id, client, l->bound);
 	if (secure_implicit(sec, &peer) < 0) {
-		log_info("%s %s disconnect reason=tls", id, client);
+		log_info("%s %s disconnect reason=tls commands=0 messages=0 "
+			 "rejected=0",
+			 id, client);
 		goto done;
 	}
 	secure_stream(sec, &ops, &stream);
@@ -202,10 +204,10 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 		 id, client, smtp_session_end_name(end), stats->commands,
 		 stats->messages, stats->rejected);
 	w->status.messages += stats->messages;
-	w->status.sessions++;
 	smtp_session_free(&session);
 	smtp_io_free(&io);
 done:
+	w->status.sessions++;
 	secure_free(&sec);
 	spool_reset(w->spool);
 	close(fd);

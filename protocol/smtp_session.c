@@ -66,6 +66,11 @@ struct smtp_session {
 	struct call_count *calls;
 	size_t n_calls;
 	bool tls_active;
+	/* XXX Nothing sets tls_refused yet: handler.h keeps a place for
+	 * handle_STARTTLS (reserved_starttls) but the hook is not defined.
+	 * Defining it means calling it in reset_after_tls() with the TLS
+	 * state filled in and setting this when it refuses, as aiosmtpd's
+	 * connection_made() does; gate() already answers 554 then. */
 	bool tls_refused; /* a STARTTLS hook refused the handshake */
 	struct smtp_tls_state tls;
 	const struct smtp_tls_ops *tls_ops;
