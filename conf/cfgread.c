@@ -182,7 +182,8 @@ int cfgread_strings(struct cfgread *cr, const config_setting_t *s,
 		return 0;
 	}
 	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-		return cfgread_wrong_type(cr, s, "a string or a list of strings");
+		return cfgread_wrong_type(cr, s,
+					  "a string or a list of strings");
 	len = config_setting_length(s);
 	*v = xcalloc((size_t)len + 1, sizeof(**v));
 	*n = 0;

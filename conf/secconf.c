@@ -25,7 +25,7 @@ struct key {
 	key_fn *apply;
 };
 
-/* --- life cycle ------------------------------------------------------------ */
+/* --- life cycle ----------------------------------------------------------- */
 
 static char **strings_copy(char *const *v, size_t n)
 {
@@ -81,9 +81,10 @@ void secconf_copy(struct tls_conf *tc, const struct tls_conf *from_tc,
 	ac->exclude = strings_copy(from_ac->exclude, from_ac->n_exclude);
 	ac->service = strdup_or_null(from_ac->service);
 	ac->realm = strdup_or_null(from_ac->realm);
-	ac->options = from_ac->n_options > 0
-			      ? xcalloc(from_ac->n_options, sizeof(*ac->options))
-			      : NULL;
+	ac->options = NULL;
+	if (from_ac->n_options > 0)
+		ac->options = xcalloc(from_ac->n_options,
+				      sizeof(*ac->options));
 	for (size_t i = 0; i < from_ac->n_options; i++) {
 		ac->options[i].name = xstrdup(from_ac->options[i].name);
 		ac->options[i].value = xstrdup(from_ac->options[i].value);
@@ -480,7 +481,7 @@ int secconf_auth(struct cfgread *cr, const config_setting_t *s,
 			  N_ELEMENTS(auth_keys), auth_names, &t);
 }
 
-/* --- the command line, finishing, printing ---------------------------------- */
+/* --- the command line, finishing, printing -------------------------------- */
 
 void secconf_set_tls(struct tls_conf *tc, struct smtp_settings *smtp,
 		     enum tls_mode mode, const char *cert, const char *key,

@@ -264,7 +264,7 @@ static char *offer(const struct auth_conf *ac, const char *list)
 	return sbuf_detach(&sb);
 }
 
-/* --- the engine's operations ----------------------------------------------- */
+/* --- the engine's operations ---------------------------------------------- */
 
 static const char *cyrus_mechanisms(void *ctx)
 {

@@ -32,7 +32,7 @@
 #define OK_235 "S: 235 2.7.0 Authentication successful"
 #define BAD_535 "S: 535 5.7.8 Authentication credentials invalid"
 
-/* --- base64 ---------------------------------------------------------------- */
+/* --- base64 --------------------------------------------------------------- */
 
 struct b64_case {
 	const char *text;
@@ -98,7 +98,7 @@ static void test_base64_encode(void **state)
 	}
 }
 
-/* --- a fake SASL back end ---------------------------------------------------- */
+/* --- a fake SASL back end ------------------------------------------------- */
 
 struct fake_auth {
 	const char *mechanisms;
@@ -199,7 +199,7 @@ static const struct smtp_auth_ops fake_ops = {
 	.failed = fake_failed,
 };
 
-/* --- settings and clients ---------------------------------------------------- */
+/* --- settings and clients ------------------------------------------------- */
 
 static const struct aiosmtpd_session tls_peer = {
 	.id = "TEST",
@@ -433,13 +433,13 @@ static void run_dialogue(void **state)
 		struct fake_auth fa = {.mechanisms = "LOGIN PLAIN X-ECHO"};
 		struct dialogue_seams seams = {
 			.auth = &fake_ops, .auth_ctx = &fa, .peer = d->peer};
+		struct aiosmtpd_handler none = {0};
 
 		dialogue_settings(&set);
 		if (d->setup != NULL)
 			d->setup(&set);
-		assert_int_equal(dialogue_run_seams(&set,
-						    &(struct aiosmtpd_handler){0},
-						    NULL, t, chunks[i], &seams),
+		assert_int_equal(dialogue_run_seams(&set, &none, NULL, t,
+						    chunks[i], &seams),
 				 d->end);
 	}
 }
@@ -500,7 +500,7 @@ static void test_temporary_failure(void **state)
 	assert_int_equal(fa.failed_calls, 0);
 }
 
-/* --- what handlers see ------------------------------------------------------ */
+/* --- what handlers see ---------------------------------------------------- */
 
 struct seen {
 	char content[512];
@@ -613,7 +613,8 @@ int main(void)
 		tests[n++].name = dialogues[i].name;
 	}
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_failed_hook);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_temporary_failure);
+	tests[n++] =
+		(struct CMUnitTest)cmocka_unit_test(test_temporary_failure);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(
 		test_handlers_see_tls_and_user);
 	return _cmocka_run_group_tests("smtp_auth", tests, n, NULL, NULL);

@@ -103,6 +103,7 @@ static void test_shared_and_plain(void **state)
 {
 	struct tls_contexts *tls = NULL;
 	struct conf cfg;
+	SSL_CTX *ctx;
 	char *error = NULL;
 	char path[] = "/tmp/test-tls-conf.XXXXXX";
 	int fd = mkstemp(path);
@@ -138,12 +139,10 @@ static void test_shared_and_plain(void **state)
 	assert_non_null(tls_contexts_find(tls, &cfg.listeners[3]));
 	assert_ptr_not_equal(tls_contexts_find(tls, &cfg.listeners[3]),
 			     tls_contexts_find(tls, &cfg.listeners[0]));
-	assert_int_equal(
-		SSL_CTX_get_min_proto_version(tls_contexts_find(tls, &cfg.listeners[3])),
-		TLS1_3_VERSION);
-	assert_int_equal(
-		SSL_CTX_get_min_proto_version(tls_contexts_find(tls, &cfg.listeners[0])),
-		TLS1_2_VERSION);
+	ctx = tls_contexts_find(tls, &cfg.listeners[3]);
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	ctx = tls_contexts_find(tls, &cfg.listeners[0]);
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
 	tls_contexts_free(&tls);
 	conf_free(&cfg);
 	unlink(path);
