@@ -62,8 +62,8 @@ static const char *type_name(int type)
 	}
 }
 
-static int wrong_type(struct cfgread *cr, const config_setting_t *s,
-		      const char *wanted)
+int cfgread_wrong_type(struct cfgread *cr, const config_setting_t *s,
+		       const char *wanted)
 {
 	return cfgread_fail(cr, s, "'%s' must be %s, not %s", cfgread_name(s),
 			    wanted, type_name(config_setting_type(s)));
@@ -72,7 +72,7 @@ static int wrong_type(struct cfgread *cr, const config_setting_t *s,
 int cfgread_bool(struct cfgread *cr, const config_setting_t *s, bool *v)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return wrong_type(cr, s, "true or false");
+		return cfgread_wrong_type(cr, s, "true or false");
 	*v = config_setting_get_bool(s) != 0;
 	return 0;
 }
@@ -83,7 +83,7 @@ int cfgread_int(struct cfgread *cr, const config_setting_t *s, long long min,
 	int type = config_setting_type(s);
 
 	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-		return wrong_type(cr, s, "an integer");
+		return cfgread_wrong_type(cr, s, "an integer");
 	*v = config_setting_get_int64(s);
 	if (*v < min || *v > max)
 		return cfgread_fail(cr, s,
@@ -97,7 +97,7 @@ int cfgread_string(struct cfgread *cr, const config_setting_t *s,
 		   const char **v)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return wrong_type(cr, s, "a string");
+		return cfgread_wrong_type(cr, s, "a string");
 	*v = config_setting_get_string(s);
 	return 0;
 }
@@ -159,7 +159,7 @@ int cfgread_seconds(struct cfgread *cr, const config_setting_t *s,
 	else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
 		v = (double)config_setting_get_int64(s);
 	else
-		return wrong_type(cr, s, "a number of seconds");
+		return cfgread_wrong_type(cr, s, "a number of seconds");
 	if (v < min || v > max)
 		return cfgread_fail(cr, s,
 				    "'%s' must be between %g and %g seconds, "
@@ -182,7 +182,8 @@ int cfgread_strings(struct cfgread *cr, const config_setting_t *s,
 		return 0;
 	}
 	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-		return wrong_type(cr, s, "a string or a list of strings");
+		return cfgread_wrong_type(cr, s,
+					  "a string or a list of strings");
 	len = config_setting_length(s);
 	*v = xcalloc((size_t)len + 1, sizeof(**v));
 	*n = 0;

@@ -24,6 +24,10 @@ struct cfgread {
 int cfgread_fail(struct cfgread *cr, const config_setting_t *s,
 		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* cfgread_wrong_type - "'X' must be <wanted>, not <its type>"; -1 */
+int cfgread_wrong_type(struct cfgread *cr, const config_setting_t *s,
+		       const char *wanted);
+
 /* cfgread_name - the setting's name, or "(element)" in a list */
 const char *cfgread_name(const config_setting_t *s);
 

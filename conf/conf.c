@@ -40,10 +40,12 @@ static void session_init(struct session_conf *sc)
 	memset(sc, 0, sizeof(*sc));
 	smtp_settings_init(&sc->smtp);
 	sc->timeout = 300;
+	secconf_init(&sc->tls, &sc->auth);
 }
 
 static void session_free(struct session_conf *sc)
 {
+	secconf_free(&sc->tls, &sc->auth);
 	XFREE(sc->call_limits);
 	sc->smtp.call_limits = NULL;
 	sc->smtp.n_call_limits = 0;
@@ -61,6 +63,7 @@ static void session_copy(struct session_conf *dst,
 		memcpy(dst->call_limits, src->call_limits, size);
 	}
 	dst->smtp.call_limits = dst->call_limits;
+	secconf_copy(&dst->tls, &src->tls, &dst->auth, &src->auth);
 }
 
 typedef int session_key_fn(struct loader *ld, config_setting_t *s,
@@ -179,7 +182,20 @@ static int key_command_call_limit(struct loader *ld, config_setting_t *s,
 	return 0;
 }
 
+static int key_tls(struct loader *ld, config_setting_t *s,
+		   struct session_conf *sc)
+{
+	return secconf_tls(&ld->cr, s, &sc->tls, &sc->smtp);
+}
+
+static int key_auth(struct loader *ld, config_setting_t *s,
+		    struct session_conf *sc)
+{
+	return secconf_auth(&ld->cr, s, &sc->auth, &sc->smtp);
+}
+
 static const struct session_key session_keys[] = {
+	{"auth", key_auth},
 	{"command_call_limit", key_command_call_limit},
 	{"command_size_limit", key_command_size_limit},
 	{"data_size_limit", key_data_size_limit},
@@ -187,6 +203,7 @@ static const struct session_key session_keys[] = {
 	{"local_part_limit", key_local_part_limit},
 	{"smtputf8", key_smtputf8},
 	{"timeout", key_timeout},
+	{"tls", key_tls},
 };
 
 static const struct session_key *find_session_key(const char *name)
@@ -1013,9 +1030,26 @@ void conf_finish(struct conf *cfg)
 		cfg->ident = xstrdup(DEFAULT_IDENT);
 	cfg->session.smtp.hostname = cfg->hostname;
 	cfg->session.smtp.ident = cfg->ident;
+	secconf_finish(&cfg->session.tls, &cfg->session.smtp);
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		cfg->listeners[i].session.smtp.hostname = cfg->hostname;
-		cfg->listeners[i].session.smtp.ident = cfg->ident;
+		struct session_conf *sc = &cfg->listeners[i].session;
+
+		sc->smtp.hostname = cfg->hostname;
+		sc->smtp.ident = cfg->ident;
+		secconf_finish(&sc->tls, &sc->smtp);
+	}
+}
+
+void conf_set_tls(struct conf *cfg, enum tls_mode mode, const char *cert,
+		  const char *key, bool require_starttls)
+{
+	secconf_set_tls(&cfg->session.tls, &cfg->session.smtp, mode, cert, key,
+			require_starttls);
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct session_conf *sc = &cfg->listeners[i].session;
+
+		secconf_set_tls(&sc->tls, &sc->smtp, mode, cert, key,
+				require_starttls);
 	}
 }
 
@@ -1054,6 +1088,7 @@ static void print_session(const struct session_conf *sc, FILE *out,
 		set->command_size_limit);
 	fprintf(out, "%slocal_part_limit = %zu;\n", indent,
 		set->local_part_limit);
+	secconf_print(out, indent, &sc->tls, &sc->auth, set);
 	if (!set->call_limit_enabled)
 		return;
 	fprintf(out, "%scommand_call_limit = { default = %ld;", indent,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "secconf.h"
 #include "smtp_session.h"
 
 /* sysexits.h's EX_CONFIG: what a bad configuration exits with. */
@@ -28,6 +29,8 @@ struct session_conf {
 	struct smtp_settings smtp; /* hostname/ident set by conf_finish() */
 	struct smtp_call_limit *call_limits; /* smtp.call_limits */
 	unsigned timeout;		     /* seconds of client silence */
+	struct tls_conf tls;		     /* see secconf.h */
+	struct auth_conf auth;
 };
 
 /* A handler and its arguments: a built-in's name or configuration type
@@ -98,6 +101,10 @@ void conf_set_listener(struct conf *cfg, const char *address);
 /* conf_set_handler - replace the handler (the -c option) */
 void conf_set_handler(struct conf *cfg, const char *name, int argc,
 		      char *const argv[]);
+/* conf_set_tls - TLS on every listener from the command line: STARTTLS
+ * (--tlscert) or implicit (--smtpscert) with this certificate and key */
+void conf_set_tls(struct conf *cfg, enum tls_mode mode, const char *cert,
+		  const char *key, bool require_starttls);
 /* conf_listener_handler - the handler a listener uses */
 const struct handler_conf *
 conf_listener_handler(const struct conf *cfg, const struct listener_conf *lc);

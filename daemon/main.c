@@ -53,6 +53,14 @@ static void apply_cli(struct conf *cfg)
 		cfg->log_level = LOG_LEVEL_DEBUG;
 		cfg->log_target = LOG_CONF_STDERR;
 	}
+	/* As aiosmtpd: --tlscert requires STARTTLS unless --no-requiretls;
+	 * with --smtpscert too, the listener speaks SMTPS. */
+	if (cli.tlscert != NULL)
+		conf_set_tls(cfg, TLS_MODE_STARTTLS, cli.tlscert, cli.tlskey,
+			     !cli.no_requiretls);
+	if (cli.smtpscert != NULL)
+		conf_set_tls(cfg, TLS_MODE_IMPLICIT, cli.smtpscert,
+			     cli.smtpskey, false);
 }
 
 /* load_conf - the file (or the built-in defaults), then the command line;
@@ -156,10 +164,6 @@ int main(int argc, char *argv[])
 		cli_free(&cli);
 		return 0;
 	}
-
-	if (cli.tlscert != NULL || cli.smtpscert != NULL)
-		cli_usage_error("STARTTLS and SMTPS are not available in this "
-				"version yet");
 
 	open_log(&cfg);
 	signal(SIGPIPE, SIG_IGN);

@@ -265,6 +265,11 @@ int service_open(struct service *svc, struct conf *conf, bool keep_user,
 	if (resolve_identity(&svc->conf, keep_user, &svc->identity, error_r,
 			     kind_r) < 0)
 		goto fail;
+	/* Before any worker of this service exists: they all share the
+	 * contexts, and on SIGHUP broken files keep the old service. */
+	*kind_r = SERVICE_ERROR_CONFIG;
+	if (tls_contexts_new(&svc->conf, &svc->tls, error_r) < 0)
+		goto fail;
 	*kind_r = SERVICE_ERROR_BIND;
 	if (open_listeners(svc, old, error_r) < 0)
 		goto fail;
@@ -302,5 +307,6 @@ void service_close(struct service *svc, bool remove_paths)
 	XFREE(svc->handlers);
 	svc->n_handlers = 0;
 	XFREE(svc->identity.user);
+	tls_contexts_free(&svc->tls);
 	conf_free(&svc->conf);
 }

@@ -18,6 +18,7 @@
 #include "aiosmtpd/handler.h"
 #include "conf.h"
 #include "listener.h"
+#include "tls.h"
 
 struct handler_instance {
 	const struct handler_conf *hc;
@@ -40,12 +41,13 @@ struct service {
 	struct handler_instance *handlers;
 	size_t n_handlers;
 	struct identity identity;
+	struct tls_contexts *tls; /* certificates, read as root */
 };
 
 /* How service_open() failed: at start, a bad user is aiosmtpd's exit 1,
  * anything else in the configuration is 78. */
 enum service_error {
-	SERVICE_ERROR_CONFIG,  /* the user, the group */
+	SERVICE_ERROR_CONFIG,  /* the user, the group, TLS files */
 	SERVICE_ERROR_SETUID,  /* not root: cannot become the user */
 	SERVICE_ERROR_BIND,    /* a listener cannot be bound */
 	SERVICE_ERROR_HANDLER, /* unknown handler, or its init refused */

@@ -31,10 +31,28 @@ static int wait_for(struct sockstream *ss, short events, int64_t ms)
 	return 0;
 }
 
+int sockstream_wait(struct sockstream *ss, short events, int64_t deadline,
+		    bool interruptible)
+{
+	int64_t now = sockstream_now(), limit = deadline;
+	int64_t stop = interruptible ? ss->stop_deadline() : -1;
+
+	if (stop >= 0 && now >= stop) {
+		errno = ECANCELED;
+		return -1;
+	}
+	if (now >= deadline) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (stop >= 0 && stop < limit)
+		limit = stop;
+	return wait_for(ss, events, limit - now);
+}
+
 static ssize_t sock_read(void *ctx, void *buf, size_t len, bool interruptible)
 {
 	struct sockstream *ss = ctx;
-	int64_t now, limit, stop;
 	ssize_t n;
 
 	for (;;) {
@@ -45,20 +63,8 @@ static ssize_t sock_read(void *ctx, void *buf, size_t len, bool interruptible)
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		now = sockstream_now();
-		limit = ss->deadline;
-		stop = interruptible ? ss->stop_deadline() : -1;
-		if (stop >= 0 && now >= stop) {
-			errno = ECANCELED;
-			return -1;
-		}
-		if (now >= ss->deadline) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (stop >= 0 && stop < limit)
-			limit = stop;
-		if (wait_for(ss, POLLIN, limit - now) < 0)
+		if (sockstream_wait(ss, POLLIN, ss->deadline, interruptible) <
+		    0)
 			return -1;
 	}
 }
@@ -67,7 +73,7 @@ static int sock_write(void *ctx, const void *buf, size_t len)
 {
 	struct sockstream *ss = ctx;
 	const char *p = buf;
-	int64_t deadline = sockstream_now() + ss->timeout_ms, now;
+	int64_t deadline = sockstream_now() + ss->timeout_ms;
 	ssize_t n;
 
 	while (len > 0) {
@@ -81,11 +87,7 @@ static int sock_write(void *ctx, const void *buf, size_t len)
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -1;
-		if ((now = sockstream_now()) >= deadline) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (wait_for(ss, POLLOUT, deadline - now) < 0)
+		if (sockstream_wait(ss, POLLOUT, deadline, false) < 0)
 			return -1;
 	}
 	return 0;

@@ -11,6 +11,7 @@
 #define AIOSMTPD_SOCKSTREAM_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "smtp_io.h"
@@ -30,5 +31,14 @@ void sockstream_init(struct sockstream *ss, int fd, unsigned timeout_sec,
 		     int64_t (*stop_deadline)(void), const sigset_t *wait_mask);
 /* sockstream_now - monotonic milliseconds */
 int64_t sockstream_now(void);
+/*
+ * sockstream_wait - wait until the socket is ready for events, at most
+ * until deadline (monotonic ms) and, when interruptible, the stop
+ * deadline.  Returns 0 when it is worth trying again (ready, or a signal
+ * came), or -1 with errno ETIMEDOUT, ECANCELED or ppoll()'s.  The TLS
+ * stream waits through it too.
+ */
+int sockstream_wait(struct sockstream *ss, short events, int64_t deadline,
+		    bool interruptible);
 
 #endif

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "service.h"
 #include "log.h"
+#include "secure.h"
 #include "smtp_io.h"
 #include "smtp_session.h"
 #include "sockstream.h"
@@ -165,6 +166,9 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	enum smtp_session_end end;
 	struct sockstream ss;
 	struct smtp_io *io;
+	const struct smtp_stream_ops *ops;
+	struct secure *sec;
+	void *stream;
 	char id[16], addr[64], client[80];
 	int on = 1;
 
@@ -177,10 +181,21 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	if (peer.peer_family != AF_UNIX)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	sockstream_init(&ss, fd, sc->timeout, stop_deadline, &wait_mask);
-	io = smtp_io_new(&sockstream_ops, &ss);
+	sec = secure_new(l->conf, tls_contexts_find(w->env->service->tls,
+						    l->conf),
+			 &ss, id, client);
+	log_info("%s %s connect listener=%s", id, client, l->bound);
+	if (secure_implicit(sec, &peer) < 0) {
+		log_info("%s %s disconnect reason=tls commands=0 messages=0 "
+			 "rejected=0",
+			 id, client);
+		goto done;
+	}
+	secure_stream(sec, &ops, &stream);
+	io = smtp_io_new(ops, stream);
 	session = smtp_session_new(&sc->smtp, l->handler, l->handler_ctx, io,
 				   w->spool, &peer);
-	log_info("%s %s connect listener=%s", id, client, l->bound);
+	secure_attach(sec, session);
 
 	end = smtp_session_run(session);
 	stats = smtp_session_stats(session);
@@ -189,9 +204,11 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 		 id, client, smtp_session_end_name(end), stats->commands,
 		 stats->messages, stats->rejected);
 	w->status.messages += stats->messages;
-	w->status.sessions++;
 	smtp_session_free(&session);
 	smtp_io_free(&io);
+done:
+	w->status.sessions++;
+	secure_free(&sec);
 	spool_reset(w->spool);
 	close(fd);
 	report(w, WORKER_IDLE);
@@ -298,6 +315,7 @@ void worker_main(const struct worker_env *env)
 				: tmp != NULL && *tmp != '\0' ? tmp
 							      : "/tmp";
 	struct worker w = {.env = env};
+	const char *error;
 
 	setup_signals();
 	stop_grace = svc->conf.shutdown_timeout;
@@ -307,6 +325,11 @@ void worker_main(const struct worker_env *env)
 	}
 	identity_drop(&svc->identity);
 	check_spool_dir(spool_dir);
+	if (secure_worker_init(svc->listeners, svc->n_listeners, &error) <
+	    0) {
+		log_error("cannot start SASL: %s", error);
+		_exit(1);
+	}
 	if (getrandom(&w.id_seed, sizeof(w.id_seed), 0) < 0)
 		w.id_seed = (uint64_t)getpid() * 2654435761u;
 	w.status.pid = getpid();

@@ -85,6 +85,11 @@ void received_header(struct sbuf *out, const struct aiosmtpd_session *session,
 			 false);
 		sbuf_printf(out, " (%d bits))%s", session->tls_bits, eol);
 	}
+	if (session->auth_user != NULL) {
+		sbuf_puts(out, "\t(authenticated as ");
+		put_text(out, session->auth_user, false);
+		sbuf_printf(out, ")%s", eol);
+	}
 	sbuf_puts(out, "\tby ");
 	put_text(out,
 		 session->local_name != NULL ? session->local_name

@@ -22,6 +22,8 @@ const char *received_protocol(const struct aiosmtpd_session *session);
 /*
  * received_header - append a Received header, folded over several lines
  *
+ * The TLS protocol and cipher, and the name an authenticated client
+ * proved (RFC 4954 sec. 7 wants it traceable), are comments of their own.
  * Each line ends in eol ("\n" for a Maildir, "\r\n" on the wire).  The
  * "for <address>" clause is written only for a single recipient, so one
  * copy never shows the other recipients.  Octets a client sent that

@@ -66,8 +66,20 @@ struct smtp_session {
 	struct call_count *calls;
 	size_t n_calls;
 	bool tls_active;
+	/* XXX Nothing sets tls_refused yet: handler.h keeps a place for
+	 * handle_STARTTLS (reserved_starttls) but the hook is not defined.
+	 * Defining it means calling it in reset_after_tls() with the TLS
+	 * state filled in and setting this when it refuses, as aiosmtpd's
+	 * connection_made() does; gate() already answers 554 then. */
 	bool tls_refused; /* a STARTTLS hook refused the handshake */
+	struct smtp_tls_state tls;
+	const struct smtp_tls_ops *tls_ops;
+	void *tls_ctx;
 	bool authenticated;
+	char *auth_user;
+	unsigned auth_failures;
+	const struct smtp_auth_ops *auth_ops;
+	void *auth_ctx;
 	bool data_non_ascii;
 
 	bool ended;
@@ -102,6 +114,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg);
 static void cmd_rset(struct smtp_session *s, const char *arg);
 static void cmd_starttls(struct smtp_session *s, const char *arg);
 static void cmd_vrfy(struct smtp_session *s, const char *arg);
+static enum smtp_session_end io_end(const struct smtp_session *s,
+				    enum smtp_io_status st);
 
 /* Sorted by verb: HELP lists the commands in table order. */
 static const struct command commands[] = {
@@ -129,6 +143,7 @@ static const char *const end_names[] = {
 	[SMTP_END_QUIT] = "quit",     [SMTP_END_EOF] = "eof",
 	[SMTP_END_TIMEOUT] = "timeout", [SMTP_END_ERROR] = "error",
 	[SMTP_END_LIMIT] = "limit",   [SMTP_END_SHUTDOWN] = "shutdown",
+	[SMTP_END_TLS] = "tls",
 };
 
 const char *smtp_session_end_name(enum smtp_session_end end)
@@ -142,6 +157,7 @@ void smtp_settings_init(struct smtp_settings *set)
 	set->data_size_limit = 33554432;
 	set->command_size_limit = 512;
 	set->auth_require_tls = true;
+	set->auth_max_failures = 3;
 }
 
 /* --- small helpers ------------------------------------------------------ */
@@ -608,12 +624,32 @@ static void cmd_helo(struct smtp_session *s, const char *arg)
 		smtp_io_replyf(s->io, "250 %s", s->set->hostname);
 }
 
+/* mechanisms - what AUTH offers now; NULL when there is nothing */
+static const char *mechanisms(const struct smtp_session *s)
+{
+	const char *list;
+
+	if (s->auth_ops == NULL)
+		return NULL;
+	list = s->auth_ops->mechanisms(s->auth_ctx);
+	return list != NULL && *list != '\0' ? list : NULL;
+}
+
+/* auth_allowed_now - AUTH is offered and accepted only under TLS, unless
+ * auth_require_tls is off (implicit TLS counts: fix, aiosmtpd counts only
+ * STARTTLS) */
+static bool auth_allowed_now(const struct smtp_session *s)
+{
+	return !s->set->auth_require_tls || s->tls_active;
+}
+
 /* ehlo_lines - the EHLO/LHLO reply in aiosmtpd's order; the extra room
  * for MAIL is granted here, once per EHLO (fix: aiosmtpd adds it again at
  * every EHLO) */
 static void ehlo_lines(struct smtp_session *s, struct sbuf *sb)
 {
 	const struct smtp_settings *set = s->set;
+	const char *mechs;
 
 	s->mail_extra = 0;
 	sbuf_printf(sb, "250-%s", set->hostname);
@@ -630,8 +666,8 @@ static void ehlo_lines(struct smtp_session *s, struct sbuf *sb)
 	}
 	if (set->tls_available && !s->tls_active)
 		sbuf_puts(sb, "\r\n250-STARTTLS");
-	/* XXX AUTH is offered once SASL provides mechanisms; until then
-	 * there is nothing to list and no AUTH line is sent. */
+	if (auth_allowed_now(s) && (mechs = mechanisms(s)) != NULL)
+		sbuf_printf(sb, "\r\n250-AUTH %s", mechs);
 	sbuf_puts(sb, "\r\n250 HELP");
 }
 
@@ -785,23 +821,63 @@ static void cmd_help(struct smtp_session *s, const char *arg)
 	sbuf_free(&sb);
 }
 
+/* reset_after_tls - RFC 3207 sec. 4.2: the client starts over, and
+ * nothing it said or proved in plaintext survives */
+static void reset_after_tls(struct smtp_session *s)
+{
+	XFREE(s->host_name);
+	reset_envelope(s);
+	s->info.extended_smtp = false;
+	s->mail_extra = 0;
+	s->authenticated = false;
+	XFREE(s->auth_user);
+	s->info.auth_user = NULL;
+	s->tls_active = true;
+	s->info.tls_version = s->tls.version;
+	s->info.tls_cipher = s->tls.cipher;
+	s->info.tls_bits = s->tls.bits;
+}
+
+/*
+ * start_tls - answer, then drop every octet the client sent after the
+ * command before the handshake: plaintext pipelined behind STARTTLS must
+ * never be read as a command (CVE-2011-0411, RFC 3207 sec. 5)
+ */
+static void start_tls(struct smtp_session *s)
+{
+	const struct smtp_stream_ops *ops;
+	void *stream;
+
+	reply(s, "220 Ready to start TLS");
+	if (smtp_io_flush(s->io) < 0) {
+		end_session(s, SMTP_END_ERROR);
+		return;
+	}
+	smtp_io_discard_input(s->io);
+	if (s->tls_ops->starttls(s->tls_ctx, &ops, &stream, &s->tls) < 0) {
+		end_session(s, SMTP_END_TLS);
+		return;
+	}
+	smtp_io_set_stream(s->io, ops, stream);
+	reset_after_tls(s);
+}
+
 static void cmd_starttls(struct smtp_session *s, const char *arg)
 {
 	if (arg != NULL) {
 		reply(s, "501 Syntax: STARTTLS");
 		return;
 	}
-	if (!s->set->tls_available) {
-		reply(s, "454 TLS not available");
-		return;
-	}
+	/* Fix: inside TLS aiosmtpd answers 220 and drops the connection. */
 	if (s->tls_active) {
 		reply(s, "554 5.5.1 Error: TLS already active");
 		return;
 	}
-	/* XXX The handshake belongs here once TLS is implemented; until
-	 * then tls_available is never set and this is not reached. */
-	reply(s, "454 TLS not available");
+	if (!s->set->tls_available || s->tls_ops == NULL) {
+		reply(s, "454 TLS not available");
+		return;
+	}
+	start_tls(s);
 }
 
 /* count_words - str.split() word count, for AUTH's argument */
@@ -819,6 +895,91 @@ static size_t count_words(const char *arg, bool utf8)
 			i++;
 	}
 	return words;
+}
+
+/* offered - is mechanism one of the list's words?  Case matters, as in
+ * aiosmtpd (RFC 4422's mechanism names are upper case) */
+static bool offered(const char *list, const char *mechanism)
+{
+	size_t len = strlen(mechanism);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && strncmp(p, mechanism, n) == 0)
+			return true;
+		p += n;
+		p += *p == ' ';
+	}
+	return false;
+}
+
+static void auth_succeeded(struct smtp_session *s, const char *mechanism)
+{
+	const char *user = s->auth_ops->user(s->auth_ctx);
+
+	s->authenticated = true;
+	s->auth_user = xstrdup(user != NULL ? user : "");
+	s->info.auth_user = s->auth_user;
+	session_log(s, "auth mechanism=%s user=%s", mechanism, s->auth_user);
+	reply(s, smtp_auth_reply(SMTP_AUTH_OK));
+}
+
+/* auth_failed - wrong credentials: the back end may slow the client
+ * down, and past the limit the session ends */
+static void auth_failed(struct smtp_session *s, const char *mechanism)
+{
+	unsigned limit = s->set->auth_max_failures;
+
+	s->auth_failures++;
+	session_log(s, "auth failed mechanism=%s failures=%u", mechanism,
+		    s->auth_failures);
+	if (s->auth_ops->failed != NULL)
+		s->auth_ops->failed(s->auth_ctx, s->auth_failures);
+	if (limit != 0 && s->auth_failures >= limit) {
+		log_warning("%s %s too many authentication failures", s->id,
+			    s->client);
+		reply(s, "421 4.7.0 Too many authentication failures");
+		end_session(s, SMTP_END_LIMIT);
+		return;
+	}
+	reply(s, smtp_auth_reply(SMTP_AUTH_BADAUTH));
+}
+
+/* authenticate - "MECHANISM [initial-response]", already checked to be
+ * at most two words */
+static void authenticate(struct smtp_session *s, const char *arg)
+{
+	bool utf8 = s->set->smtputf8;
+	enum smtp_auth_status st;
+	enum smtp_io_status io_st;
+	const char *response;
+	char *mechanism;
+	size_t len = 0, n;
+
+	while (arg[len] != '\0' &&
+	       smtp_pyspace_len(arg + len, strlen(arg + len), utf8) == 0)
+		len++;
+	mechanism = xstrndup(arg, len);
+	response = arg + len;
+	while ((n = smtp_pyspace_len(response, strlen(response), utf8)) > 0)
+		response += n;
+	if (!offered(mechanisms(s), mechanism)) {
+		reply(s, "504 5.5.4 Unrecognized authentication type");
+		free(mechanism);
+		return;
+	}
+	st = smtp_auth_exchange(s->io, s->auth_ops, s->auth_ctx, mechanism,
+				*response != '\0' ? response : NULL, &io_st);
+	if (st == SMTP_AUTH_IO)
+		end_session(s, io_end(s, io_st));
+	else if (st == SMTP_AUTH_OK)
+		auth_succeeded(s, mechanism);
+	else if (st == SMTP_AUTH_BADAUTH)
+		auth_failed(s, mechanism);
+	else
+		reply(s, smtp_auth_reply(st));
+	free(mechanism);
 }
 
 static void cmd_auth(struct smtp_session *s, const char *arg)
@@ -846,8 +1007,7 @@ static void cmd_auth(struct smtp_session *s, const char *arg)
 		reply(s, "501 Too many values");
 		return;
 	}
-	/* XXX No SASL mechanism exists yet, so every name is unknown. */
-	reply(s, "504 5.5.4 Unrecognized authentication type");
+	authenticate(s, arg);
 }
 
 /* --- DATA --------------------------------------------------------------- */
@@ -1178,7 +1338,8 @@ enum smtp_session_end smtp_session_run(struct smtp_session *s)
 	}
 	if (s->end == SMTP_END_SHUTDOWN)
 		reply(s, "421 4.3.2 Service shutting down");
-	if (s->end != SMTP_END_ERROR && s->end != SMTP_END_TIMEOUT)
+	if (s->end != SMTP_END_ERROR && s->end != SMTP_END_TIMEOUT &&
+	    s->end != SMTP_END_TLS)
 		(void)smtp_io_flush(s->io);
 	return s->end;
 }
@@ -1225,12 +1386,30 @@ struct smtp_session *smtp_session_new(const struct smtp_settings *set,
 	s->info.lmtp = set->lmtp;
 	s->info.decode_data = set->decode_data;
 	s->info.local_name = set->hostname;
+	s->info.auth_user = NULL;
+	s->tls_active = peer->tls_version != NULL;
+	s->tls = (struct smtp_tls_state){peer->tls_version, peer->tls_cipher,
+					 peer->tls_bits};
 	s->bogus_budget = BOGUS_LIMIT;
 	s->line_limit = longest > READER_LINE_LIMIT ? longest
 						    : READER_LINE_LIMIT;
 	s->line = xmalloc(s->line_limit + 2);
 	sync_envelope(s);
 	return s;
+}
+
+void smtp_session_set_tls(struct smtp_session *s,
+			  const struct smtp_tls_ops *ops, void *ctx)
+{
+	s->tls_ops = ops;
+	s->tls_ctx = ctx;
+}
+
+void smtp_session_set_auth(struct smtp_session *s,
+			   const struct smtp_auth_ops *ops, void *ctx)
+{
+	s->auth_ops = ops;
+	s->auth_ctx = ctx;
 }
 
 const struct smtp_session_stats *
@@ -1255,6 +1434,7 @@ void smtp_session_free(struct smtp_session **sp)
 		free(s->calls[i].verb);
 	free(s->calls);
 	free(s->host_name);
+	free(s->auth_user);
 	free(s->line);
 	free(s->id);
 	free(s->peer_addr);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "aiosmtpd/handler.h"
+#include "smtp_auth.h"
 #include "smtp_io.h"
 #include "spool.h"
 
@@ -47,11 +48,13 @@ struct smtp_settings {
 	long call_limit_default;
 	const struct smtp_call_limit *call_limits;
 	size_t n_call_limits;
-	/* TLS and AUTH: until they are implemented only the refusals */
-	bool tls_available;
-	bool require_starttls;
+	/* TLS and AUTH; the handshake and SASL are behind the seams that
+	 * smtp_session_set_tls() and smtp_session_set_auth() install */
+	bool tls_available;    /* STARTTLS is offered */
+	bool require_starttls; /* only with tls_available */
 	bool auth_required;
 	bool auth_require_tls;
+	unsigned auth_max_failures; /* 0: no limit */
 };
 
 /* smtp_settings_init - aiosmtpd's defaults (hostname and ident unset) */
@@ -64,6 +67,7 @@ enum smtp_session_end {
 	SMTP_END_ERROR,	   /* reading or writing failed */
 	SMTP_END_LIMIT,	   /* too many unknown commands or calls */
 	SMTP_END_SHUTDOWN, /* the daemon is stopping */
+	SMTP_END_TLS,	   /* the TLS handshake after STARTTLS failed */
 };
 
 const char *smtp_session_end_name(enum smtp_session_end end);
@@ -88,6 +92,17 @@ struct smtp_session *smtp_session_new(const struct smtp_settings *set,
 				      void *handler_ctx, struct smtp_io *io,
 				      struct spool *spool,
 				      const struct aiosmtpd_session *peer);
+/*
+ * smtp_session_set_tls - how STARTTLS reaches the TLS layer; without it
+ * STARTTLS is answered "454 TLS not available".  A session that starts
+ * encrypted (implicit TLS) says so in peer->tls_version instead.
+ */
+void smtp_session_set_tls(struct smtp_session *session,
+			  const struct smtp_tls_ops *ops, void *ctx);
+/* smtp_session_set_auth - the SASL back end; without it no mechanism is
+ * offered and AUTH gets "504 5.5.4" */
+void smtp_session_set_auth(struct smtp_session *session,
+			   const struct smtp_auth_ops *ops, void *ctx);
 /* smtp_session_run - greet, then serve commands until the session ends */
 enum smtp_session_end smtp_session_run(struct smtp_session *session);
 const struct smtp_session_stats *

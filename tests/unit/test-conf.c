@@ -110,6 +110,40 @@ static const struct error_case errors[] = {
 	{"timeout = 10\nident = ;\n", "2: syntax error"},
 	{"command_call_limit = { NOOP = \"5\"; };\n",
 	 "1: 'NOOP' must be an integer, not a string"},
+	/* TLS and AUTH */
+	{"tls = \"startls\";\n",
+	 "1: 'tls' must be \"none\", \"starttls\" or \"implicit\", not "
+	 "\"startls\""},
+	{"tls = 1;\n", "1: 'tls' must be \"none\", \"starttls\", \"implicit\" "
+			"or a group, not an integer"},
+	{"tls = {\n cerd = \"x\"; };\n",
+	 "2: unknown setting 'cerd' in 'tls' (did you mean 'cert'?)"},
+	{"tls = { min_version = \"TLSv1.1\"; };\n",
+	 "1: 'min_version' must be \"TLSv1.2\" or \"TLSv1.3\", not "
+	 "\"TLSv1.1\""},
+	{"tls = { cert = \"\"; };\n", "1: 'cert' must not be empty"},
+	{"auth = true;\n",
+	 "1: 'auth' must be a group such as { required = true; }, not true or "
+	 "false"},
+	{"auth = { requird = true; };\n",
+	 "1: unknown setting 'requird' in 'auth' (did you mean 'required'?)"},
+	{"auth = { mechanisms = [\"plain\"]; };\n",
+	 "1: 'mechanisms': \"plain\" is not a SASL mechanism name (upper "
+	 "case, such as \"PLAIN\")"},
+	{"auth = { exclude = 5; };\n",
+	 "1: 'exclude' must be a string or a list of strings, not an "
+	 "integer"},
+	{"auth = { max_failures = -1; };\n",
+	 "1: 'max_failures' must be between 0 and 1000, not -1"},
+	{"auth = { sasl = { options = { sasldb_pat = \"/x\"; }; }; };\n",
+	 "1: unknown setting 'sasldb_pat' in 'sasl.options' (did you mean "
+	 "'sasldb_path'?)"},
+	{"auth = { sasl = { options = { mech_list = [\"A\"]; }; }; };\n",
+	 "1: 'mech_list' must be a string, an integer or a boolean, not an "
+	 "array"},
+	{"listeners = ( { address = \"x:1\"; auth = { sasl = { servce = 1; }; "
+	 "}; } );\n",
+	 "1: unknown setting 'servce' in 'sasl' (did you mean 'service'?)"},
 };
 
 static void test_errors(void **state)
@@ -229,6 +263,81 @@ static void test_handlers(void **state)
 	}
 }
 
+/* test_tls_auth - the global groups, a listener's overrides (which must
+ * not reach the global settings or the other listeners), what
+ * conf_finish() derives, and the command line's conf_set_tls() */
+static void test_tls_auth(void **state)
+{
+	struct conf cfg;
+	const struct session_conf *g, *l0, *l1;
+	char *error = load(&cfg,
+			   "tls = { cert = \"/c.pem\"; key = \"/k.pem\";\n"
+			   "  require_starttls = true; };\n"
+			   "auth = { require_tls = false; max_failures = 5;\n"
+			   "  mechanisms = [\"PLAIN\", \"LOGIN\"];\n"
+			   "  exclude = [\"LOGIN\"];\n"
+			   "  sasl = { realm = \"test.local\";\n"
+			   "    options = { sasldb_path = \"/db\";\n"
+			   "      log_level = 3; auto_transition = false; }; };"
+			   " };\n"
+			   "listeners = (\n"
+			   "  { address = \"a:1\"; tls = \"starttls\"; },\n"
+			   "  { address = \"a:2\";\n"
+			   "    tls = { mode = \"implicit\";\n"
+			   "      cert = \"/o.pem\"; min_version = "
+			   "\"TLSv1.3\"; };\n"
+			   "    auth = { enabled = false; sasl = {\n"
+			   "      realm = \"other\"; }; }; }\n"
+			   ");\n");
+
+	assert_null(error);
+	conf_finish(&cfg);
+	g = &cfg.session;
+	l0 = &cfg.listeners[0].session;
+	l1 = &cfg.listeners[1].session;
+	assert_int_equal(g->tls.mode, TLS_MODE_NONE);
+	assert_false(g->smtp.tls_available);
+	assert_false(g->smtp.require_starttls); /* needs STARTTLS */
+	assert_true(g->auth.enabled);
+	assert_int_equal(l0->tls.mode, TLS_MODE_STARTTLS);
+	assert_true(l0->smtp.tls_available);
+	assert_true(l0->smtp.require_starttls);
+	assert_string_equal(l0->tls.cert, "/c.pem");
+	assert_int_equal(l0->tls.min_version, 12);
+	assert_true(l0->auth.enabled);
+	assert_false(l0->smtp.auth_require_tls);
+	assert_int_equal(l0->smtp.auth_max_failures, 5);
+	assert_int_equal(l0->auth.n_mechanisms, 2);
+	assert_string_equal(l0->auth.exclude[0], "LOGIN");
+	assert_string_equal(l0->auth.realm, "test.local");
+	assert_int_equal(l0->auth.n_options, 3);
+	assert_string_equal(l0->auth.options[1].name, "log_level");
+	assert_string_equal(l0->auth.options[1].value, "3");
+	assert_string_equal(l0->auth.options[2].value, "no");
+	assert_int_equal(l1->tls.mode, TLS_MODE_IMPLICIT);
+	assert_false(l1->smtp.tls_available);
+	assert_false(l1->smtp.require_starttls);
+	assert_string_equal(l1->tls.cert, "/o.pem");
+	assert_string_equal(l1->tls.key, "/k.pem");
+	assert_int_equal(l1->tls.min_version, 13);
+	assert_false(l1->auth.enabled);
+	assert_string_equal(l1->auth.realm, "other");
+	assert_string_equal(g->auth.realm, "test.local");
+	assert_string_equal(g->tls.cert, "/c.pem");
+
+	conf_set_tls(&cfg, TLS_MODE_STARTTLS, "/cli.pem", "/cli.key", false);
+	conf_finish(&cfg);
+	for (size_t i = 0; i < cfg.n_listeners; i++) {
+		const struct session_conf *sc = &cfg.listeners[i].session;
+
+		assert_int_equal(sc->tls.mode, TLS_MODE_STARTTLS);
+		assert_string_equal(sc->tls.cert, "/cli.pem");
+		assert_string_equal(sc->tls.origin, "--tlscert");
+		assert_false(sc->smtp.require_starttls);
+	}
+	conf_free(&cfg);
+}
+
 static void test_sizes(void **state)
 {
 	uint64_t v;
@@ -268,6 +377,8 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handlers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tls_auth, setup,
 						teardown),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_defaults),

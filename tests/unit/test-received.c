@@ -52,22 +52,35 @@ struct header_case {
 	const char *helo;
 	size_t n_rcpt;
 	const char *tls;
+	const char *auth;
 	const char *want;
 };
 
 static const struct header_case headers[] = {
-	{AF_INET, "127.0.0.1", "client.example", 1, NULL,
+	{AF_INET, "127.0.0.1", "client.example", 1, NULL, NULL,
 	 "Received: from client.example ([127.0.0.1])\n"
 	 "\tby mx.example (aiosmtpd-c) with ESMTP id 0123456789AB\n"
 	 "\tfor <anne@example.com>; Thu, 01 Jan 1970 00:00:00 +0000\n"},
-	{AF_INET6, "::1", "a(b) c\rd", 2, NULL,
+	{AF_INET6, "::1", "a(b) c\rd", 2, NULL, NULL,
 	 "Received: from a?b??c?d ([IPv6:::1])\n"
 	 "\tby mx.example (aiosmtpd-c) with ESMTP id 0123456789AB; "
 	 "Thu, 01 Jan 1970 00:00:00 +0000\n"},
-	{AF_UNIX, "", "local", 2, "TLSv1.3",
+	{AF_UNIX, "", "local", 2, "TLSv1.3", NULL,
 	 "Received: from local (unix socket)\n"
 	 "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256 bits))\n"
 	 "\tby mx.example (aiosmtpd-c) with ESMTPS id 0123456789AB; "
+	 "Thu, 01 Jan 1970 00:00:00 +0000\n"},
+	{AF_INET, "127.0.0.1", "client.example", 1, "TLSv1.3",
+	 "anne@example.com",
+	 "Received: from client.example ([127.0.0.1])\n"
+	 "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256 bits))\n"
+	 "\t(authenticated as anne@example.com)\n"
+	 "\tby mx.example (aiosmtpd-c) with ESMTPSA id 0123456789AB\n"
+	 "\tfor <anne@example.com>; Thu, 01 Jan 1970 00:00:00 +0000\n"},
+	{AF_INET, "127.0.0.1", "client.example", 2, NULL, "b(o)b\r\nX: y",
+	 "Received: from client.example ([127.0.0.1])\n"
+	 "\t(authenticated as b?o?b??X:?y)\n"
+	 "\tby mx.example (aiosmtpd-c) with ESMTPA id 0123456789AB; "
 	 "Thu, 01 Jan 1970 00:00:00 +0000\n"},
 };
 
@@ -89,6 +102,7 @@ static void test_header(void **state)
 			.tls_version = h->tls,
 			.tls_cipher = "TLS_AES_256_GCM_SHA384",
 			.tls_bits = 256,
+			.auth_user = h->auth,
 			.local_name = "mx.example",
 		};
 		struct aiosmtpd_envelope e = {.mail_from = "a@b",
