@@ -16,6 +16,7 @@ set-up error.  See "Benchmarks" in README.md.
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -94,6 +95,23 @@ def process_tree(root):
 
 def tree_cpu_ticks(root):
     return sum(process_tree(root).values())
+
+
+def busy_ticks():
+    """CPU ticks the whole machine spent busy (iowait counts as idle)"""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+def own_cpu_seconds():
+    """CPU seconds of this script and of the children it has reaped"""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        ru = resource.getrusage(who)
+        total += ru.ru_utime + ru.ru_stime
+    return total
 
 
 def memory_kib(pid):
@@ -324,12 +342,18 @@ class Result:
         self.cpu_ms = []  # server CPU ms per message
         self.peak_pss = 0  # KiB
         self.peak_rss = 0  # KiB
+        self.other = []  # CPUs' worth of load from other processes
         self.failures = []
 
 
 def run_workload(server, wl, args):
-    """One smtp-source run against server: (msgs/s, cpu ms/msg, sampler)
-    or raises RuntimeError"""
+    """One smtp-source run against server: (msgs/s, cpu ms/msg, other
+    load, sampler) or raises RuntimeError
+
+    The other load is the CPU time, in CPUs, that neither the server,
+    nor smtp-source, nor this script used while the run lasted: another
+    program competing for the same cores.
+    """
     argv = ["smtp-source", "-s", str(wl.sessions), "-m", str(wl.count),
             "-l", str(wl.size), "-M", "bench.example",
             "-f", "sender@bench.example", "-t", "rcpt@bench.example"]
@@ -339,8 +363,11 @@ def run_workload(server, wl, args):
     root = server.proc.pid
     sampler = MemorySampler(root, args.sample_interval)
     sampler.sample()
-    cpu0 = tree_cpu_ticks(root)
     sampler.start()
+    # Reaped workers are in the master's cutime, so the tree's ticks
+    # count every process that served the run.
+    cpu0 = tree_cpu_ticks(root)
+    own0, busy0 = own_cpu_seconds(), busy_ticks()
     t0 = time.monotonic()
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL,
@@ -351,10 +378,9 @@ def run_workload(server, wl, args):
         sampler.stop()
         raise RuntimeError(f"smtp-source timed out after {args.timeout} s")
     elapsed = time.monotonic() - t0
-    sampler.stop()
-    # Reaped workers are in the master's cutime; a sink may still be
-    # finishing the last QUIT, which is within one tick.
+    own1, busy1 = own_cpu_seconds(), busy_ticks()
     cpu1 = tree_cpu_ticks(root)
+    sampler.stop()
     server.remember_pids()
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -365,7 +391,9 @@ def run_workload(server, wl, args):
         raise RuntimeError(f"{delivered} messages in the Maildir, "
                            f"{wl.count} sent")
     cpu_ms = (cpu1 - cpu0) * 1000.0 / CLK_TCK / wl.count
-    return wl.count / elapsed, cpu_ms, sampler
+    other = ((busy1 - busy0 - (cpu1 - cpu0)) / CLK_TCK
+             - (own1 - own0)) / elapsed
+    return wl.count / elapsed, cpu_ms, max(other, 0.0), sampler
 
 
 # --- the fsync + rename bound ----------------------------------------------
@@ -486,8 +514,8 @@ def reference(servers, kind):
 def print_table(servers, wls, results):
     sink = servers[0]
     head = ("workload", "server", "msgs/s", "min-max", "x sink", "x aiosmtpd",
-            "CPU ms/msg", "PSS MiB", "max RSS MiB")
-    widths = (22, 20, 8, 15, 7, 11, 11, 8, 11)
+            "CPU ms/msg", "PSS MiB", "max RSS MiB", "other")
+    widths = (22, 20, 8, 15, 7, 11, 11, 8, 11, 6)
     line = "  ".join(h.ljust(w) if i < 2 else h.rjust(w)
                      for i, (h, w) in enumerate(zip(head, widths)))
     print(line)
@@ -508,7 +536,8 @@ def print_table(servers, wls, results):
                      fmt_ratio(ratio(rate, ref_rate)),
                      "-" if not r.cpu_ms else f"{median(r.cpu_ms):.3f}",
                      f"{r.peak_pss / 1024:.1f}",
-                     f"{r.peak_rss / 1024:.1f}")
+                     f"{r.peak_rss / 1024:.1f}",
+                     "-" if not r.other else f"{max(r.other):.2f}")
             print("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                             for i, (c, w) in enumerate(zip(cells, widths))))
         print()
@@ -727,7 +756,7 @@ def main():
                 for s in order:
                     r = results[(s.name, wl.key)]
                     try:
-                        rate, cpu, sm = run_workload(s, wl, args)
+                        rate, cpu, other, sm = run_workload(s, wl, args)
                     except RuntimeError as e:
                         r.failures.append(str(e))
                         failed = True
@@ -737,11 +766,12 @@ def main():
                         continue
                     r.rates.append(rate)
                     r.cpu_ms.append(cpu)
+                    r.other.append(other)
                     r.peak_pss = max(r.peak_pss, sm.peak_pss)
                     r.peak_rss = max(r.peak_rss, sm.peak_rss)
                     print(f"  {wl.title:<22} {s.name:<20} "
-                          f"{rate:9.1f} msgs/s", file=sys.stderr,
-                          flush=True)
+                          f"{rate:9.1f} msgs/s  other load {other:.2f}",
+                          file=sys.stderr, flush=True)
                     if s.proc.poll() is not None:
                         sys.exit(f"bench: {s.name} exited")
     except KeyboardInterrupt:
@@ -764,7 +794,9 @@ def main():
     print("x sink: to smtp-sink; x aiosmtpd: to aiosmtpd with the same kind "
           "of handler (Sink or Mailbox).")
     print("CPU: the server's whole process tree; PSS: peak sum over the "
-          "tree; max RSS: its largest process.")
+          "tree; max RSS: its largest process;")
+    print("other: the most CPUs' worth of load that other programs put on "
+          "this machine during one of the runs (noise).")
     print()
     print_table(servers, wls, results)
     print_summary(servers, wls, results)
