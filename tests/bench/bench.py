@@ -396,6 +396,23 @@ def run_workload(server, wl, args):
     return wl.count / elapsed, cpu_ms, max(other, 0.0), sampler
 
 
+def run_quietest(server, wl, args):
+    """run_workload(), again while other programs loaded the machine by
+    more than --max-other CPUs, up to --retries times; the run with the
+    least other load counts"""
+    best = None
+    for attempt in range(1 + args.retries):
+        got = run_workload(server, wl, args)
+        if best is None or got[2] < best[2]:
+            best = got
+        if got[2] <= args.max_other:
+            break
+        print(f"  {wl.title:<22} {server.name:<20} {got[0]:9.1f} msgs/s  "
+              f"other load {got[2]:.2f}: again", file=sys.stderr,
+              flush=True)
+    return best
+
+
 # --- the fsync + rename bound ----------------------------------------------
 
 
@@ -701,6 +718,11 @@ def parse_args():
                    help="seconds one smtp-source run may take")
     p.add_argument("--sample-interval", type=float, default=0.2,
                    help="seconds between memory samples")
+    p.add_argument("--max-other", type=float, default=0.3,
+                   help="run again when other programs used more CPUs "
+                   "than this meanwhile (default 0.3)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="at most this many runs again (default 2)")
     p.add_argument("--python", default="/usr/bin/python3",
                    help="the Python that runs aiosmtpd")
     p.add_argument("--install", action="store_true",
@@ -708,6 +730,7 @@ def parse_args():
     args = p.parse_args()
     if args.smoke:
         args.reps = 1
+        args.retries = 0
         args.timeout = min(args.timeout, 60)
     if args.reps < 1:
         p.error("--reps must be at least 1")
@@ -756,7 +779,7 @@ def main():
                 for s in order:
                     r = results[(s.name, wl.key)]
                     try:
-                        rate, cpu, other, sm = run_workload(s, wl, args)
+                        rate, cpu, other, sm = run_quietest(s, wl, args)
                     except RuntimeError as e:
                         r.failures.append(str(e))
                         failed = True
@@ -796,7 +819,11 @@ def main():
     print("CPU: the server's whole process tree; PSS: peak sum over the "
           "tree; max RSS: its largest process;")
     print("other: the most CPUs' worth of load that other programs put on "
-          "this machine during one of the runs (noise).")
+          "this machine during a run (noise)", end="")
+    if args.retries > 0:
+        print(f";\na run above {args.max_other} was repeated up to "
+              f"{args.retries} times and the quietest kept", end="")
+    print(".")
     print()
     print_table(servers, wls, results)
     print_summary(servers, wls, results)
