@@ -196,6 +196,24 @@ static size_t line_end(const struct pyfmt_lines *pl, const char *p,
 	return 0;
 }
 
+/* plain_run - how many octets from p on cannot start a line end.  In
+ * binary mode only CR and LF can, and memchr() finds them far faster
+ * than line_end() on every octet, which was 82% of the instructions of
+ * a 1 MiB Maildir delivery (issue 7's callgrind profile) */
+static size_t plain_run(const struct pyfmt_lines *pl, const char *p,
+			size_t len)
+{
+	const char *lf, *cr;
+
+	if (pl->text)
+		return 0;
+	lf = memchr(p, '\n', len);
+	cr = memchr(p, '\r', lf != NULL ? (size_t)(lf - p) : len);
+	if (cr != NULL)
+		return (size_t)(cr - p);
+	return lf != NULL ? (size_t)(lf - p) : len;
+}
+
 static int emit_line(struct pyfmt_lines *pl, const char *line, size_t len,
 		     pyfmt_line_fn *fn, void *ctx)
 {
@@ -219,6 +237,9 @@ int pyfmt_lines_feed(struct pyfmt_lines *pl, const char *data, size_t len,
 		start = i = 1;
 	pl->cr_pending = false;
 	while (i < len) {
+		i += plain_run(pl, data + i, len - i);
+		if (i == len)
+			break;
 		if ((n = line_end(pl, data + i, len - i)) == 0) {
 			i++;
 			continue;
