@@ -586,6 +586,39 @@ def print_fsync(fsync):
     print()
 
 
+# Which bound a workload's durable rate is held against: one writer for
+# one session, 8 writers for the concurrent ones; (plain, with fsync of
+# new/) in files per second, or MiB/s for the 1 MiB workload.
+BOUND_FOR = {"s1": ("1k1", "1k1d"), "s8": ("1k8", "1k8d"),
+             "s32": ("1k8", "1k8d"), "d8": ("1k8", "1k8d"),
+             "m8": ("1m8", None)}
+
+
+def print_durable(servers, wls, results, fsync):
+    """Our durable Mailbox rate as a fraction of this run's bound"""
+    rows = [s for s in servers if s.name.startswith("ours Mailbox")]
+    if not rows:
+        return
+    print("Our durable Mailbox as a fraction of the bound "
+          "(write+fsync+rename / the same + fsync(new/)):")
+    print(f"  {'server':<20}" + "".join(f"{wl.key:>14}" for wl in wls))
+    for s in rows:
+        cells = []
+        for wl in wls:
+            rate = median(results[(s.name, wl.key)].rates)
+            plain, dirsync = BOUND_FOR[wl.key]
+            f1 = ratio(rate, median(fsync[plain]))
+            f2 = ratio(rate, median(fsync[dirsync])) if dirsync else None
+            cell = "-" if f1 is None else f"{100 * f1:.0f}%"
+            if f2 is not None:
+                cell += f" / {100 * f2:.0f}%"
+            cells.append(cell)
+        print(f"  {s.name:<20}" + "".join(f"{c:>14}" for c in cells))
+    print("  (s1 against one writer, the others against 8 writers; "
+          "m8 in MiB/s against 1 MiB files)")
+    print()
+
+
 def verdict(ok):
     return "met" if ok else "MISSED"
 
@@ -829,6 +862,7 @@ def main():
     print_summary(servers, wls, results)
     if fsync:
         print_fsync(fsync)
+        print_durable(servers, wls, results, fsync)
     if len(wls) == 5 and fsync:
         print_targets(servers, wls, results, fsync)
     for (name, key), r in results.items():
