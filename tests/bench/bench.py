@@ -10,8 +10,9 @@ machine's fsync + rename bound, so durable Maildir delivery is judged
 against the disk it runs on.
 
 Not a test: it asserts nothing about speed.  Exit status 0 when every run
-completed and delivered what it was sent, 1 when one did not, 2 on a
-set-up error.  See "Benchmarks" in README.md.
+completed and delivered what it was sent, 1 when one did not or the
+set-up failed (a message on stderr says which).  See "Benchmarks" in
+README.md.
 """
 
 import argparse
