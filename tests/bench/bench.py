@@ -320,17 +320,24 @@ def make_servers(args, tmp):
     s.argv_fn = (lambda s: lambda port: py + [
         "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox",
         s.maildir])(s)
+    def ours(w):
+        """our command line and row label for one --workers value"""
+        argv = [args.daemon, "-n", "-l", "127.0.0.1:0"]
+        if w == "pool":
+            return argv, "pool"  # the self-sizing default
+        return argv + ["-w", w], f"-w {w}"
+
     for w in args.workers:
-        ours = [args.daemon, "-n", "-l", "127.0.0.1:0", "-w", str(w)]
-        add(f"ours Sink -w {w}", "sink",
-            (lambda o: lambda port: o + ["-c", "Sink"])(ours),
+        argv, label = ours(w)
+        add(f"ours Sink {label}", "sink",
+            (lambda o: lambda port: o + ["-c", "Sink"])(argv),
             port_from_stdout=True)
     for w in args.workers:
-        ours = [args.daemon, "-n", "-l", "127.0.0.1:0", "-w", str(w)]
-        s = add(f"ours Mailbox -w {w}", "mailbox", None, maildir=True,
+        argv, label = ours(w)
+        s = add(f"ours Mailbox {label}", "mailbox", None, maildir=True,
                 port_from_stdout=True)
         s.argv_fn = (lambda o, s: lambda port: o + [
-            "-c", "Mailbox", s.maildir])(ours, s)
+            "-c", "Mailbox", s.maildir])(argv, s)
     return servers
 
 
@@ -741,8 +748,10 @@ def parse_args():
                    help="1 KiB messages per run (default 2000)")
     p.add_argument("--big-messages", type=int, default=200,
                    help="1 MiB messages per run (default 200)")
-    p.add_argument("--workers", type=int, nargs="+", default=[4, 32],
-                   help="our worker counts, one row each (default 4 32)")
+    p.add_argument("--workers", nargs="+", default=["pool", 4, 32],
+                   help="our worker counts, one row each; 'pool' runs "
+                   "without -w, with the self-sizing pool (default: "
+                   "pool 4 32)")
     p.add_argument("--only", nargs="+", default=None,
                    help="run only these workloads (s1 s8 s32 d8 m8)")
     p.add_argument("--dir", default=None,
@@ -771,6 +780,10 @@ def parse_args():
         args.reps = 1
         args.retries = 0
         args.timeout = min(args.timeout, 60)
+    for w in args.workers:
+        if w != "pool" and not (str(w).isdigit() and int(w) > 0):
+            p.error(f"--workers: {w}: a count or 'pool'")
+    args.workers = [str(w) for w in args.workers]
     if args.rt is not None:
         args.retries = 0
     if args.reps < 1:
