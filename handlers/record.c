@@ -154,8 +154,8 @@ static const char *record_data(void *ctx, struct aiosmtpd_session *session,
 	clock_gettime(CLOCK_REALTIME, &now);
 	sbuf_init(&name, 64);
 	record_name(&name, &now);
-	ret = maildir_store_named(r->dir, name.data, session->id,
-				  record_write, &m, &path);
+	ret = maildir_store_named(r->dir, name.data, session->id, record_write,
+				  &m, &path);
 	sbuf_free(&name);
 	if (ret < 0)
 		return REPLY_LOCAL;
