@@ -578,6 +578,7 @@ watchdog_main(const struct aiosmtpd_watchdog_plan *plan, int fd)
 	 * group become our children, so we can reap them all. */
 	setsid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	prctl(PR_SET_NAME, "aiosmtpd-watch"); /* for ps and top */
 	keep_only(&w);
 	setup_signals();
 	spawn(&w);
