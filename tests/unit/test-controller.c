@@ -553,10 +553,13 @@ static void test_tls_and_auth(void **state)
 	struct aiosmtpd_error err = {0};
 	struct conn c;
 
-	/* No daemon accepts a certificate that is not there. */
+	/* No daemon accepts a certificate that is not there: one without
+	 * TLS refuses the setting, one with TLS the file. */
 	assert_null(aiosmtpd_controller_start(&tls, &err));
 	assert_int_equal(err.code, AIOSMTPD_ERROR_DAEMON);
-	assert_non_null(strstr(err.text, "tls"));
+	if (strstr(err.text, "unknown setting 'tls'") == NULL &&
+	    strstr(err.text, "/nonexistent/cert.pem") == NULL)
+		fail_msg("%s", err.text);
 	assert_int_equal(entries_in(tmpdir), 0);
 
 	ctl = aiosmtpd_controller_start(&auth, &err);
