@@ -122,9 +122,8 @@ static int put_body(struct smtp *s, const char *body)
 	const char *p = body, *nl;
 
 	while (*p != '\0') {
-		size_t len = (nl = strchr(p, '\n')) != NULL
-				     ? (size_t)(nl - p)
-				     : strlen(p);
+		size_t len = (nl = strchr(p, '\n')) != NULL ? (size_t)(nl - p)
+							    : strlen(p);
 
 		if ((*p == '.' && put(s, ".", 1) < 0) || put(s, p, len) < 0 ||
 		    put(s, "\r\n", 2) < 0)
@@ -146,11 +145,10 @@ static int transaction(struct smtp *s, const struct mail *m)
 		if (command(s, 250, "RCPT TO:<%s>", m->to[i]) < 0)
 			return -1;
 	}
-	len = (size_t)snprintf(head, sizeof(head), "From: %s\r\nTo: ",
-			       m->from);
+	len = (size_t)snprintf(head, sizeof(head), "From: %s\r\nTo: ", m->from);
 	for (size_t i = 0; i < m->n_to && len < sizeof(head); i++)
-		len += (size_t)snprintf(head + len, sizeof(head) - len,
-					"%s%s", i > 0 ? ", " : "", m->to[i]);
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "%s%s",
+					i > 0 ? ", " : "", m->to[i]);
 	if (len < sizeof(head))
 		len += (size_t)snprintf(head + len, sizeof(head) - len,
 					"\r\nSubject: %s\r\n\r\n", m->subject);
@@ -162,8 +160,8 @@ static int transaction(struct smtp *s, const struct mail *m)
 	return command(s, 250, ".") < 0 ? -1 : command(s, 221, "QUIT");
 }
 
-int sendmail(const char *host, unsigned port, const struct mail *m,
-	     char *error, size_t error_size)
+int sendmail(const char *host, unsigned port, const struct mail *m, char *error,
+	     size_t error_size)
 {
 	struct smtp s = {.fd = -1, .error = error, .error_size = error_size};
 	int ret;

@@ -21,7 +21,7 @@ struct mail {
  * The message is a From, To and Subject header and the body, every line
  * ending in CRLF.  Returns 0, or -1 with the reason in error.
  */
-int sendmail(const char *host, unsigned port, const struct mail *m,
-	     char *error, size_t error_size);
+int sendmail(const char *host, unsigned port, const struct mail *m, char *error,
+	     size_t error_size);
 
 #endif

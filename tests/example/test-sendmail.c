@@ -78,13 +78,12 @@ static void test_one_mail(void **state __attribute__((unused)))
 	assert_string_equal(got->mail_from, "welcome@example.org");
 	assert_int_equal(got->n_rcpt_tos, 1);
 	assert_string_equal(got->rcpt_tos[0], "new.user@example.com");
-	assert_string_equal(got->content,
-			    "From: welcome@example.org\r\n"
-			    "To: new.user@example.com\r\n"
-			    "Subject: Welcome\r\n"
-			    "\r\n"
-			    "Hello,\r\n"
-			    ".and welcome.\r\n");
+	assert_string_equal(got->content, "From: welcome@example.org\r\n"
+					  "To: new.user@example.com\r\n"
+					  "Subject: Welcome\r\n"
+					  "\r\n"
+					  "Hello,\r\n"
+					  ".and welcome.\r\n");
 	assert_int_equal(aiosmtpd_controller_stop(&server, NULL), 0);
 }
 
@@ -116,16 +115,16 @@ static void make_sample(struct sample *s, int i)
 		s->to_list[r] = s->to[r];
 	}
 	snprintf(s->subject, sizeof(s->subject), "Message %d", i);
-	len = (size_t)snprintf(s->body, sizeof(s->body),
-			       "Line one of %d.\n.\n..two dots\n\nK\xc3\xb6ln\n",
-			       i);
+	len = (size_t)snprintf(
+		s->body, sizeof(s->body),
+		"Line one of %d.\n.\n..two dots\n\nK\xc3\xb6ln\n", i);
 	memset(s->body + len, 'a' + i % 26, (size_t)(i * 9));
 	s->body[len + (size_t)(i * 9)] = '\0';
 	strcat(s->body, "\nend\n");
 
 	/* What sendmail() makes of it, worked out here on its own. */
-	len = (size_t)snprintf(s->want, sizeof(s->want), "From: %s\r\nTo: ",
-			       s->from);
+	len = (size_t)snprintf(s->want, sizeof(s->want),
+			       "From: %s\r\nTo: ", s->from);
 	for (size_t r = 0; r < s->n_to; r++)
 		len += (size_t)snprintf(s->want + len, sizeof(s->want) - len,
 					"%s%s", r > 0 ? ", " : "", s->to[r]);
@@ -230,11 +229,10 @@ static void test_twenty_servers(void **state __attribute__((unused)))
 		assert_int_equal(aiosmtpd_controller_count(servers[i], &err),
 				 i % 4 + 1);
 		for (int k = 0; k <= i % 4; k++)
-			assert_string_equal(
-				aiosmtpd_controller_message(servers[i],
-							    (size_t)k)
-					->rcpt_tos[0],
-				to[i]);
+			assert_string_equal(aiosmtpd_controller_message(
+						    servers[i], (size_t)k)
+						    ->rcpt_tos[0],
+					    to[i]);
 	}
 	for (int i = 0; i < N_SERVERS; i++) {
 		if (aiosmtpd_controller_stop(&servers[i], &err) < 0)

@@ -476,17 +476,30 @@ static unsigned free_port(void)
 	return ntohs(sin.sin_port);
 }
 
+/* test_fixed_port_and_handler - the port asked for; Mailbox with its
+ * argument stores the mail, and nothing is recorded */
 static void test_fixed_port_and_handler(void **state)
 {
-	struct aiosmtpd_options o = {.port = free_port(), .handler = "Sink"};
-	struct aiosmtpd_controller *ctl = start(&o);
+	char dir[] = "/tmp/test-controller-mbox.XXXXXX", path[128];
+	const char *args[] = {path, NULL};
+	struct aiosmtpd_options o = {.port = free_port(),
+				     .handler = "Mailbox",
+				     .handler_args = args};
+	struct aiosmtpd_controller *ctl;
 	struct aiosmtpd_error err;
+	char cmd[200];
 
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Maildir", dir);
+	ctl = start(&o);
 	assert_int_equal(aiosmtpd_controller_port(ctl), o.port);
 	assert_int_equal(send_one(ctl, "a@x", "b@x", "x\r\n"), 250);
-	/* Sink keeps nothing: there is nothing to read back */
 	assert_int_equal(aiosmtpd_controller_count(ctl, &err), 0);
 	stop_and_check(&ctl, 0);
+	snprintf(cmd, sizeof(cmd), "%s/new", path);
+	assert_int_equal(entries_in(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void test_lmtp(void **state)
