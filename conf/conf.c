@@ -284,6 +284,7 @@ static const struct handler_type handler_types[] = {
 	{"proxy", host_port_keys, false, client_options},
 	{"smtp", host_port_keys, false, client_options},
 	{"plugin", path_keys, false, no_keys},
+	{"record", path_keys, false, no_keys},
 };
 
 static bool in_keys(const char *const *keys, const char *name)
@@ -438,7 +439,7 @@ static int load_handler(struct loader *ld, config_setting_t *s,
 				    "unknown handler type \"%s\" (known: "
 				    "\"debugging\", \"sink\", \"mailbox\", "
 				    "\"maildir\", \"lmtp\", \"proxy\", "
-				    "\"plugin\")",
+				    "\"plugin\", \"record\")",
 				    t);
 	if (check_handler_keys(ld, s, ht) < 0)
 		return -1;
@@ -1107,7 +1108,7 @@ static const char *handler_type(const char *name)
 		{"debugging", "debugging"}, {"sink", "sink"},
 		{"mailbox", "mailbox"},	    {"maildir", "maildir"},
 		{"lmtp", "lmtp"},	    {"proxy", "proxy"},
-		{"smtp", "proxy"},
+		{"smtp", "proxy"},	    {"record", "record"},
 	};
 	const char *dotted = "aiosmtpd.handlers.";
 

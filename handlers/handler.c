@@ -24,6 +24,7 @@ static const struct handler_name builtins[] = {
 	{"Maildir", NULL, &handler_maildir},
 	{"LMTP", NULL, &handler_lmtp},
 	{"Proxy", "smtp", &handler_proxy},
+	{"Record", NULL, &handler_record},
 };
 
 #define DOTTED_PREFIX "aiosmtpd.handlers."
@@ -44,7 +45,8 @@ const struct aiosmtpd_handler *handler_find(const char *name)
 const char *handler_names(void)
 {
 	return "Debugging [stdout|stderr], Sink, Mailbox DIR, Maildir PATH, "
-	       "LMTP TARGET, Proxy HOST PORT, or /path/to/handler.so";
+	       "LMTP TARGET, Proxy HOST PORT, Record DIR, or "
+	       "/path/to/handler.so";
 }
 
 const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,

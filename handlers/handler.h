@@ -17,12 +17,14 @@ extern const struct aiosmtpd_handler handler_mailbox;
 extern const struct aiosmtpd_handler handler_maildir;
 extern const struct aiosmtpd_handler handler_lmtp;
 extern const struct aiosmtpd_handler handler_proxy;
+extern const struct aiosmtpd_handler handler_record;
 
 /*
  * handler_find - a built-in handler by name
  *
  * Accepts "Debugging", "aiosmtpd.handlers.Debugging" and "debugging"
- * (and likewise Sink, Mailbox, Maildir, LMTP, and Proxy or "smtp"); NULL
+ * (and likewise Sink, Mailbox, Maildir, LMTP, Proxy or "smtp", and
+ * Record); NULL
  * when none matches.
  */
 const struct aiosmtpd_handler *handler_find(const char *name);

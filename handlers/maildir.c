@@ -585,20 +585,15 @@ static int publish_name(const char *dir, const char *name,
 	return ret;
 }
 
-int maildir_store(const char *dir, const char *log_id,
-		  maildir_writer_fn *writer, void *ctx, char **path_r)
+/* store_tmp - write, sync and publish the open tmp/NAME; no file is left
+ * behind on failure */
+static int store_tmp(const char *dir, const char *name, const char *tmp_path,
+		     int fd, const char *log_id, maildir_writer_fn *writer,
+		     void *ctx, char **path_r)
 {
-	struct sbuf name, tmp_path;
 	const char *step = "write";
-	int fd, ret = -1;
+	int ret;
 
-	sbuf_init(&name, 128);
-	sbuf_init(&tmp_path, 256);
-	if ((fd = create_tmp(dir, &name, &tmp_path)) < 0) {
-		log_error("%s Maildir open of %s failed: %m", log_id,
-			  tmp_path.data);
-		goto out;
-	}
 	if (writer(ctx, write_out, &fd) < 0)
 		goto fail;
 	step = "fsync";
@@ -610,13 +605,49 @@ int maildir_store(const char *dir, const char *log_id,
 	if (ret < 0)
 		goto fail;
 	step = "link";
-	if ((ret = publish_name(dir, name.data, tmp_path.data, path_r)) < 0)
+	if (publish_name(dir, name, tmp_path, path_r) < 0)
 		goto fail;
-	goto out;
+	return 0;
 fail:
-	ret = store_fail(log_id, step, fd, tmp_path.data);
-out:
+	return store_fail(log_id, step, fd, tmp_path);
+}
+
+int maildir_store(const char *dir, const char *log_id,
+		  maildir_writer_fn *writer, void *ctx, char **path_r)
+{
+	struct sbuf name, tmp_path;
+	int fd, ret = -1;
+
+	sbuf_init(&name, 128);
+	sbuf_init(&tmp_path, 256);
+	if ((fd = create_tmp(dir, &name, &tmp_path)) < 0)
+		log_error("%s Maildir open of %s failed: %m", log_id,
+			  tmp_path.data);
+	else
+		ret = store_tmp(dir, name.data, tmp_path.data, fd, log_id,
+				writer, ctx, path_r);
 	sbuf_free(&name);
+	sbuf_free(&tmp_path);
+	return ret;
+}
+
+int maildir_store_named(const char *dir, const char *name,
+			const char *log_id, maildir_writer_fn *writer,
+			void *ctx, char **path_r)
+{
+	struct sbuf tmp_path;
+	int fd, ret = -1;
+
+	sbuf_init(&tmp_path, 256);
+	sbuf_printf(&tmp_path, "%s/tmp/%s", dir, name);
+	fd = open(tmp_path.data,
+		  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		log_error("%s Maildir open of %s failed: %m", log_id,
+			  tmp_path.data);
+	else
+		ret = store_tmp(dir, name, tmp_path.data, fd, log_id, writer,
+				ctx, path_r);
 	sbuf_free(&tmp_path);
 	return ret;
 }

@@ -51,6 +51,16 @@ int maildir_store(const char *dir, const char *log_id,
 		  maildir_writer_fn *writer, void *ctx, char **path_r);
 
 /*
+ * maildir_store_named - maildir_store() under a name the caller chose
+ *
+ * The name must be unique in dir: when tmp/NAME exists already, nothing is
+ * written and -1 is returned with errno EEXIST.
+ */
+int maildir_store_named(const char *dir, const char *name,
+			const char *log_id, maildir_writer_fn *writer,
+			void *ctx, char **path_r);
+
+/*
  * maildir_store_link - store a message already delivered elsewhere in
  * dir/new too, as a hard link to existing (a file in another Maildir)
  *

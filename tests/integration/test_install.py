@@ -60,6 +60,10 @@ def expected_files():
         os.path.join(strip("systemdsystemunitdir"), "aiosmtpd.service"),
         # the public header, for handlers written as shared objects
         os.path.join(strip("includedir"), "aiosmtpd", "handler.h"),
+        # libaiosmtpd, for tests that start the daemon (test_controller)
+        os.path.join(strip("includedir"), "aiosmtpd", "controller.h"),
+        os.path.join(strip("libdir"), "libaiosmtpd.a"),
+        os.path.join(strip("libdir"), "pkgconfig", "aiosmtpd.pc"),
     }
 
 

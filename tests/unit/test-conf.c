@@ -94,7 +94,8 @@ static const struct error_case errors[] = {
 	 "1: this handler needs 'path'"},
 	{"handler = { type = \"mbox\"; };\n",
 	 "1: unknown handler type \"mbox\" (known: \"debugging\", \"sink\", "
-	 "\"mailbox\", \"maildir\", \"lmtp\", \"proxy\", \"plugin\")"},
+	 "\"mailbox\", \"maildir\", \"lmtp\", \"proxy\", \"plugin\", "
+	 "\"record\")"},
 	{"handler = { type = \"lmtp\"; target = \"/x\"; port = 24; };\n",
 	 "1: unknown setting 'port' in 'handler'"},
 	{"handler = { type = \"lmtp\"; target = \"/x\"; timeuot = 2; };\n",
@@ -242,6 +243,8 @@ static const struct handler_case handlers[] = {
 	{"handler = { type = \"debugging\"; };", "debugging", ""},
 	{"handler = { type = \"maildir\"; path = \"/m/%d/%u\"; };", "maildir",
 	 "/m/%d/%u"},
+	{"handler = { type = \"record\"; path = \"/var/tmp/r\"; };", "record",
+	 "/var/tmp/r"},
 };
 
 static void test_handlers(void **state)
