@@ -517,6 +517,11 @@ def test_root_without_n_runs_workers_as_nobody(servers, tmp_path):
                       "-w", "2"])
     kids = wait_workers(server, 2)
     assert len(kids) == 2, kids
+    # A worker changes user right after fork; give it that moment.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+            status_ids(pid, "Uid") != [uid] * 4 for pid in kids):
+        time.sleep(0.05)
     for pid in kids:
         assert status_ids(pid, "Uid") == [uid] * 4, pid
         assert status_ids(pid, "Gid") == [gid] * 4, pid
