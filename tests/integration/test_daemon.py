@@ -99,8 +99,9 @@ def test_worker_replaced_after_max_use(daemon):
     first = server.workers()[0]
     for _ in range(3):
         send(server.host, server.port)
-    assert wait_until(lambda: server.workers() and
-                      server.workers()[0] != first), server.workers()
+    # one snapshot per look: the list may change between two reads
+    assert wait_until(lambda: (kids := server.workers()) and
+                      kids[0] != first), server.workers()
     send(server.host, server.port)
     assert server.stop() == 0
 
