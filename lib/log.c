@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,44 @@ static const char *log_ident = "aiosmtpd";
 static enum log_target log_target = LOG_TARGET_STDERR;
 static enum log_level log_min_level = LOG_LEVEL_INFO;
 
+/* The time to the second and "ident[pid]: ", formatted once: a busy
+ * worker logs several lines per session, and strftime() and getpid()
+ * were most of what logging cost. */
+static time_t cached_second = -1;
+static char cached_time[32];
+static char cached_ident[64];
+static pid_t cached_pid;
+
+/* stderr_prefix - "2026-12-03T17:19:31.117 aiosmtpd[6684]: " */
+static size_t stderr_prefix(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != cached_second) {
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(cached_time, sizeof(cached_time), "%Y-%m-%dT%H:%M:%S",
+			 &tm);
+		cached_second = ts.tv_sec;
+	}
+	if (cached_ident[0] == '\0' || cached_pid == 0) {
+		cached_pid = getpid();
+		snprintf(cached_ident, sizeof(cached_ident), "%s[%d]: ",
+			 log_ident, (int)cached_pid);
+	}
+	n = snprintf(buf, size, "%s.%03ld %s", cached_time,
+		     ts.tv_nsec / 1000000, cached_ident);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+/* forget_pid - after fork() the child logs under its own pid */
+static void forget_pid(void)
+{
+	cached_pid = 0;
+}
+
 static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 	[LOG_LEVEL_INFO] = "info",
@@ -27,9 +66,14 @@ static const char *const level_names[] = {
 void log_open(const char *ident, enum log_target target,
 	      enum log_level min_level)
 {
+	static bool registered;
+
 	log_ident = ident;
 	log_target = target;
 	log_min_level = min_level;
+	cached_ident[0] = '\0';
+	if (!registered)
+		registered = pthread_atfork(NULL, NULL, forget_pid) == 0;
 	if (target == LOG_TARGET_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -68,17 +112,8 @@ static void emit(int priority, const char *prefix, const char *fmt,
 	size_t len = 0;
 	int n;
 
-	if (log_target == LOG_TARGET_STDERR) {
-		struct timespec ts;
-		struct tm tm;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(line + len, sizeof(line) - len, ".%03ld %s[%d]: ",
-			     ts.tv_nsec / 1000000, log_ident, (int)getpid());
-		len += n > 0 ? (size_t)n : 0;
-	}
+	if (log_target == LOG_TARGET_STDERR)
+		len = stderr_prefix(line, sizeof(line));
 	n = snprintf(line + len, sizeof(line) - len, "%s", prefix);
 	len += n > 0 ? (size_t)n : 0;
 	errno = saved_errno;

@@ -255,17 +255,15 @@ static void session_log(struct smtp_session *s, const char *fmt, ...)
 
 static void session_log(struct smtp_session *s, const char *fmt, ...)
 {
-	struct sbuf sb;
+	char details[1024];
 	va_list ap;
 
 	if (!log_enabled(LOG_LEVEL_INFO))
 		return;
-	sbuf_init(&sb, 128);
 	va_start(ap, fmt);
-	sbuf_vprintf(&sb, fmt, ap);
+	vsnprintf(details, sizeof(details), fmt, ap);
 	va_end(ap);
-	log_info("%s %s %s", s->id, s->client, sb.data);
-	sbuf_free(&sb);
+	log_info("%s %s %s", s->id, s->client, details);
 }
 
 /* --- paths -------------------------------------------------------------- */
