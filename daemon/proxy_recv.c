@@ -43,7 +43,7 @@ static int take(struct proxy_recv *pr, int fd, size_t n)
 
 /* wait_readable - 0 when fd may have more, or -1 with *error_r set */
 static int wait_readable(int fd, int64_t deadline, const sigset_t *wait_mask,
-                         int64_t (*stop)(void), const char **error_r)
+			 int64_t (*stop)(void), const char **error_r)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	int64_t now = sockstream_now(), limit = deadline;
@@ -72,17 +72,19 @@ static int wait_readable(int fd, int64_t deadline, const sigset_t *wait_mask,
 /* recv_failed - the text for a recv() that failed or saw the end */
 static const char *recv_failed(struct proxy_recv *pr, ssize_t n)
 {
-	if (n == 0)
+	if (n == 0) {
+		pr->closed = true;
 		return "connection closed during the PROXY header";
+	}
 	snprintf(pr->error, sizeof(pr->error), "recv() failed: %s",
-	         strerror(errno));
+		 strerror(errno));
 	return pr->error;
 }
 
 /* step - parse what is there once more; 1 when done, 0 to wait, -1 on
  * error.  *want is how many octets in all the parser can use next. */
 static int step(struct proxy_recv *pr, int fd, size_t seen, size_t *want,
-                const char **error_r)
+		const char **error_r)
 {
 	switch (proxy_protocol_parse(pr->buf, seen, &pr->hdr, want, error_r)) {
 	case PROXY_PROTOCOL_OK:
@@ -106,14 +108,15 @@ static int step(struct proxy_recv *pr, int fd, size_t seen, size_t *want,
 }
 
 int proxy_recv_header(struct proxy_recv *pr, int fd, int64_t deadline,
-                      const sigset_t *wait_mask, int64_t (*stop)(void),
-                      const char **error_r)
+		      const sigset_t *wait_mask, int64_t (*stop)(void),
+		      const char **error_r)
 {
 	size_t want = PROXY_PROTOCOL_MIN;
 	ssize_t n;
 	int r;
 
 	pr->have = 0;
+	pr->closed = false;
 	for (;;) {
 		ASSERT(want > pr->have && want <= sizeof(pr->buf));
 		n = recv(fd, pr->buf + pr->have, want - pr->have, MSG_PEEK);
@@ -140,7 +143,7 @@ int proxy_recv_header(struct proxy_recv *pr, int fd, int64_t deadline,
 /* use_client - the header's client replaces the peer, for the logs, the
  * handlers and X-Peer (fix: aiosmtpd keeps the proxy as session.peer) */
 static void use_client(const struct proxy_protocol_header *hdr,
-                       struct aiosmtpd_session *peer, char *addr, size_t size)
+		       struct aiosmtpd_session *peer, char *addr, size_t size)
 {
 	const struct aiosmtpd_proxy_data *d = &hdr->data;
 
@@ -151,20 +154,20 @@ static void use_client(const struct proxy_protocol_header *hdr,
 
 /* trusted - may this peer send a header at all? */
 static bool trusted(const struct listener_conf *lc,
-                    const struct aiosmtpd_session *peer)
+		    const struct aiosmtpd_session *peer)
 {
 	/* A UNIX socket's peers are whoever its file mode lets in. */
 	if (lc->n_proxy_from == 0 || peer->peer_family == AF_UNIX)
 		return true;
 	return cidr_match_any(lc->proxy_from, lc->n_proxy_from,
-	                      peer->peer_addr);
+			      peer->peer_addr);
 }
 
 struct proxy_recv *proxy_recv_session(int fd, const struct listener *l,
-                                      struct aiosmtpd_session *peer, char *addr,
-                                      size_t addr_size, const char *client,
-                                      const sigset_t *wait_mask,
-                                      int64_t (*stop)(void))
+				      struct aiosmtpd_session *peer, char *addr,
+				      size_t addr_size, const char *client,
+				      const sigset_t *wait_mask,
+				      int64_t (*stop)(void))
 {
 	const struct listener_conf *lc = l->conf;
 	struct proxy_recv *pr;
@@ -173,15 +176,21 @@ struct proxy_recv *proxy_recv_session(int fd, const struct listener *l,
 
 	if (!trusted(lc, peer)) {
 		log_warning("%s %s proxy refused listener=%s reason=\"peer "
-		            "not in proxy_protocol_from\"",
-		            peer->id, client, l->bound);
+			    "not in proxy_protocol_from\"",
+			    peer->id, client, l->bound);
 		return NULL;
 	}
 	pr = xmalloc(sizeof(*pr));
 	deadline = sockstream_now() + lc->proxy_timeout_ms;
 	if (proxy_recv_header(pr, fd, deadline, wait_mask, stop, &error) < 0) {
-		log_warning("%s %s proxy refused listener=%s reason=\"%s\"",
-		            peer->id, client, l->bound, error);
+		if (pr->closed && pr->have == 0)
+			log_info("%s %s closed before the PROXY header "
+				 "listener=%s",
+				 peer->id, client, l->bound);
+		else
+			log_warning("%s %s proxy refused listener=%s "
+				    "reason=\"%s\"",
+				    peer->id, client, l->bound, error);
 		free(pr);
 		return NULL;
 	}

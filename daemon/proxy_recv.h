@@ -13,6 +13,7 @@
 #define AIOSMTPD_PROXY_RECV_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "aiosmtpd/handler.h"
@@ -25,6 +26,7 @@ struct proxy_recv {
 	struct proxy_protocol_header hdr;
 	char proxy_addr[64];   /* the connection's own peer, for hdr.data */
 	char proxy_client[80]; /* the same as log lines name it */
+	bool closed; /* the peer hung up (after pr->have octets) */
 	char error[128];
 };
 
@@ -39,8 +41,8 @@ struct proxy_recv {
  * "daemon stopping" or a failed recv().
  */
 int proxy_recv_header(struct proxy_recv *pr, int fd, int64_t deadline,
-                      const sigset_t *wait_mask, int64_t (*stop)(void),
-                      const char **error_r);
+		      const sigset_t *wait_mask, int64_t (*stop)(void),
+		      const char **error_r);
 
 /*
  * proxy_recv_session - the PROXY step of a session, before the greeting
@@ -48,14 +50,16 @@ int proxy_recv_header(struct proxy_recv *pr, int fd, int64_t deadline,
  * Checks the peer in *peer against the listener's proxy_protocol_from,
  * reads the header, and when it names the client rewrites *peer to that
  * client (the address goes into addr, of addr_size octets).  id and
- * client name the session in log lines.  Returns the reader (free() it
+ * client name the session in log lines.  A peer that hangs up before
+ * sending anything (a balancer's plain TCP health check) is logged as
+ * info, not as a warning.  Returns the reader (free() it
  * after the session; its hdr.data is the handlers' session->proxy), or
  * NULL after logging why the connection must close without a reply.
  */
 struct proxy_recv *proxy_recv_session(int fd, const struct listener *l,
-                                      struct aiosmtpd_session *peer, char *addr,
-                                      size_t addr_size, const char *client,
-                                      const sigset_t *wait_mask,
-                                      int64_t (*stop)(void));
+				      struct aiosmtpd_session *peer, char *addr,
+				      size_t addr_size, const char *client,
+				      const sigset_t *wait_mask,
+				      int64_t (*stop)(void));
 
 #endif

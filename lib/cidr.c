@@ -12,7 +12,7 @@
 #include "cidr.h"
 
 static const unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0,    0,
-                                                   0, 0, 0, 0, 0xff, 0xff};
+						   0, 0, 0, 0, 0xff, 0xff};
 
 /* parse_bits - a prefix length of at most max, decimal, no sign */
 static int parse_bits(const char *text, unsigned max, unsigned *bits)
@@ -56,7 +56,7 @@ int cidr_parse(const char *text, struct cidr *c)
 
 /* prefix_equal - the first bits bits of a and b agree */
 static bool prefix_equal(const unsigned char *a, const unsigned char *b,
-                         unsigned bits)
+			 unsigned bits)
 {
 	unsigned whole = bits / 8, rest = bits % 8;
 	unsigned char mask;

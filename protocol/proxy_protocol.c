@@ -128,7 +128,7 @@ static const char *v1_protocol(const struct field *f, int *family)
 
 /* v1_endpoints - "SRC DST SPORT DPORT" and nothing after them */
 static const char *v1_endpoints(struct fields *fs,
-                                struct proxy_protocol_header *hdr)
+				struct proxy_protocol_header *hdr)
 {
 	struct aiosmtpd_proxy_data *d = &hdr->data;
 	struct field src, dst, sport, dport;
@@ -142,7 +142,7 @@ static const char *v1_endpoints(struct fields *fs,
 		return "PROXYv1 address malformed";
 	if (sv != want || dv != want)
 		return want == 4 ? "PROXYv1 address not IPv4"
-		                 : "PROXYv1 address not IPv6";
+				 : "PROXYv1 address not IPv6";
 	if (!next_field(fs, &sport) || !next_field(fs, &dport))
 		return "PROXYv1 too few fields";
 	if (!v1_port(&sport, &d->src_port) || !v1_port(&dport, &d->dst_port))
@@ -160,11 +160,11 @@ static const char *v1_endpoints(struct fields *fs,
 
 /* v1_fields - everything between "PROXY" and the CRLF */
 static const char *v1_fields(const unsigned char *buf, size_t line_len,
-                             struct proxy_protocol_header *hdr)
+			     struct proxy_protocol_header *hdr)
 {
 	struct aiosmtpd_proxy_data *d = &hdr->data;
 	struct fields fs = {.p = (const char *)buf + 5,
-	                    .end = (const char *)buf + line_len - 2};
+			    .end = (const char *)buf + line_len - 2};
 	struct field f;
 	const char *error;
 
@@ -186,11 +186,11 @@ static const char *v1_fields(const unsigned char *buf, size_t line_len,
 
 /* parse_v1 - the line must end in CRLF within 107 octets */
 static enum proxy_protocol_result parse_v1(const unsigned char *buf, size_t len,
-                                           struct proxy_protocol_header *hdr,
-                                           size_t *need_r, const char **error_r)
+					   struct proxy_protocol_header *hdr,
+					   size_t *need_r, const char **error_r)
 {
 	size_t window =
-	        len < PROXY_PROTOCOL_V1_MAX ? len : PROXY_PROTOCOL_V1_MAX;
+		len < PROXY_PROTOCOL_V1_MAX ? len : PROXY_PROTOCOL_V1_MAX;
 	const unsigned char *lf = memchr(buf, '\n', window);
 	struct proxy_protocol_header h;
 	size_t line_len;
@@ -220,7 +220,7 @@ static enum proxy_protocol_result parse_v1(const unsigned char *buf, size_t len,
 
 /* v2_fixed - aiosmtpd's checks of the four octets after the signature */
 static const char *v2_fixed(const unsigned char *buf,
-                            struct aiosmtpd_proxy_data *d)
+			    struct aiosmtpd_proxy_data *d)
 {
 	if ((buf[12] & 0xf0) != 0x20)
 		return "PROXYv2 illegal version";
@@ -238,7 +238,7 @@ static const char *v2_fixed(const unsigned char *buf,
 
 /* v2_inet - the address block of INET (12 octets) or INET6 (36) */
 static void v2_inet(const unsigned char *block, size_t alen,
-                    struct proxy_protocol_header *hdr)
+		    struct proxy_protocol_header *hdr)
 {
 	struct aiosmtpd_proxy_data *d = &hdr->data;
 	int af = d->family == PROXY_AF_INET ? AF_INET : AF_INET6;
@@ -247,17 +247,17 @@ static void v2_inet(const unsigned char *block, size_t alen,
 	inet_ntop(af, block + alen, hdr->dst, sizeof(hdr->dst));
 	d->src_port = (unsigned)(block[2 * alen] << 8 | block[2 * alen + 1]);
 	d->dst_port =
-	        (unsigned)(block[2 * alen + 2] << 8 | block[2 * alen + 3]);
+		(unsigned)(block[2 * alen + 2] << 8 | block[2 * alen + 3]);
 }
 
 /* v2_addresses - the address block; false when the tail is too short */
 static bool v2_addresses(const unsigned char *tail, size_t tail_len,
-                         struct proxy_protocol_header *hdr)
+			 struct proxy_protocol_header *hdr)
 {
 	struct aiosmtpd_proxy_data *d = &hdr->data;
 	size_t block = d->family == PROXY_AF_INET    ? 12
-	               : d->family == PROXY_AF_INET6 ? 36
-	                                             : 216;
+		       : d->family == PROXY_AF_INET6 ? 36
+						     : 216;
 
 	if (tail_len < block)
 		return false;
@@ -279,8 +279,8 @@ static bool v2_addresses(const unsigned char *tail, size_t tail_len,
 
 /* parse_v2 - the fixed part says how long the header is */
 static enum proxy_protocol_result parse_v2(const unsigned char *buf, size_t len,
-                                           struct proxy_protocol_header *hdr,
-                                           size_t *need_r, const char **error_r)
+					   struct proxy_protocol_header *hdr,
+					   size_t *need_r, const char **error_r)
 {
 	struct proxy_protocol_header h;
 	size_t total;
@@ -318,7 +318,7 @@ static enum proxy_protocol_result parse_v2(const unsigned char *buf, size_t len,
 
 /* starts_like - do the first len octets (up to sig_len) match sig? */
 static bool starts_like(const unsigned char *buf, size_t len,
-                        const unsigned char *sig, size_t sig_len)
+			const unsigned char *sig, size_t sig_len)
 {
 	return memcmp(buf, sig, len < sig_len ? len : sig_len) == 0;
 }
@@ -337,8 +337,8 @@ static void fix_pointers(struct proxy_protocol_header *hdr)
 
 enum proxy_protocol_result
 proxy_protocol_parse(const unsigned char *buf, size_t len,
-                     struct proxy_protocol_header *hdr, size_t *need_r,
-                     const char **error_r)
+		     struct proxy_protocol_header *hdr, size_t *need_r,
+		     const char **error_r)
 {
 	enum proxy_protocol_result r;
 
@@ -379,7 +379,7 @@ bool proxy_protocol_names_client(const struct proxy_protocol_header *hdr)
 /* --- TLVs ---------------------------------------------------------------- */
 
 typedef void tlv_fn(void *ctx, unsigned type, const unsigned char *value,
-                    size_t len);
+		    size_t len);
 
 /*
  * tlv_walk - call fn for each TLV of the area, and for the sub-TLVs of an
@@ -387,7 +387,7 @@ typedef void tlv_fn(void *ctx, unsigned type, const unsigned char *value,
  * a TLV).  Returns false at the first TLV that does not fit.
  */
 static bool tlv_walk(const unsigned char *p, size_t len, bool top, tlv_fn *fn,
-                     void *ctx)
+		     void *ctx)
 {
 	size_t i = 0, vlen;
 
@@ -401,7 +401,7 @@ static bool tlv_walk(const unsigned char *p, size_t len, bool top, tlv_fn *fn,
 		if (top && p[i] == AIOSMTPD_PP2_TYPE_SSL &&
 		    (vlen < SSL_FIXED ||
 		     !tlv_walk(p + i + 3 + SSL_FIXED, vlen - SSL_FIXED, false,
-		               fn, ctx)))
+			       fn, ctx)))
 			return false;
 		i += 3 + vlen;
 	}
@@ -409,7 +409,7 @@ static bool tlv_walk(const unsigned char *p, size_t len, bool top, tlv_fn *fn,
 }
 
 static void tlv_ignore(void *ctx, unsigned type, const unsigned char *value,
-                       size_t len)
+		       size_t len)
 {
 	(void)ctx, (void)type, (void)value, (void)len;
 }
@@ -426,7 +426,7 @@ struct tlv_search {
 };
 
 static void tlv_match(void *ctx, unsigned type, const unsigned char *value,
-                      size_t len)
+		      size_t len)
 {
 	struct tlv_search *ts = ctx;
 
@@ -437,8 +437,8 @@ static void tlv_match(void *ctx, unsigned type, const unsigned char *value,
 }
 
 const unsigned char *proxy_protocol_tlv_find(const unsigned char *tlvs,
-                                             size_t len, unsigned type,
-                                             size_t *len_r)
+					     size_t len, unsigned type,
+					     size_t *len_r)
 {
 	struct tlv_search ts = {.type = type};
 
@@ -454,12 +454,12 @@ const char *proxy_protocol_tlv_name(unsigned type)
 		unsigned type;
 		const char *name;
 	} names[] = {
-	        {0x01, "ALPN"},        {0x02, "AUTHORITY"},
-	        {0x03, "CRC32C"},      {0x04, "NOOP"},
-	        {0x05, "UNIQUE_ID"},   {0x20, "SSL"},
-	        {0x21, "SSL_VERSION"}, {0x22, "SSL_CN"},
-	        {0x23, "SSL_CIPHER"},  {0x24, "SSL_SIG_ALG"},
-	        {0x25, "SSL_KEY_ALG"}, {0x30, "NETNS"},
+		{0x01, "ALPN"},        {0x02, "AUTHORITY"},
+		{0x03, "CRC32C"},      {0x04, "NOOP"},
+		{0x05, "UNIQUE_ID"},   {0x20, "SSL"},
+		{0x21, "SSL_VERSION"}, {0x22, "SSL_CN"},
+		{0x23, "SSL_CIPHER"},  {0x24, "SSL_SIG_ALG"},
+		{0x25, "SSL_KEY_ALG"}, {0x30, "NETNS"},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -470,11 +470,11 @@ const char *proxy_protocol_tlv_name(unsigned type)
 }
 
 const unsigned char *aiosmtpd_proxy_tlv(const struct aiosmtpd_proxy_data *proxy,
-                                        unsigned type, size_t *len_r)
+					unsigned type, size_t *len_r)
 {
 	if (proxy == NULL || proxy->version != 2 ||
 	    !proxy_protocol_tlvs_valid(proxy->rest, proxy->rest_len))
 		return NULL;
 	return proxy_protocol_tlv_find(proxy->rest, proxy->rest_len, type,
-	                               len_r);
+				       len_r);
 }

@@ -77,8 +77,8 @@ struct proxy_protocol_header {
  */
 enum proxy_protocol_result
 proxy_protocol_parse(const unsigned char *buf, size_t len,
-                     struct proxy_protocol_header *hdr, size_t *need_r,
-                     const char **error_r);
+		     struct proxy_protocol_header *hdr, size_t *need_r,
+		     const char **error_r);
 
 /* proxy_protocol_names_client - does the header carry the client's own
  * address (v1 TCP4/TCP6, v2 PROXY over INET/INET6)?  Otherwise (v1
@@ -103,8 +103,8 @@ bool proxy_protocol_tlvs_valid(const unsigned char *tlvs, size_t len);
  * tlvs and the value's length in *len_r, or NULL.
  */
 const unsigned char *proxy_protocol_tlv_find(const unsigned char *tlvs,
-                                             size_t len, unsigned type,
-                                             size_t *len_r);
+					     size_t len, unsigned type,
+					     size_t *len_r);
 
 /* proxy_protocol_tlv_name - "ALPN", "SSL_CN", ... as aiosmtpd names the
  * types; NULL for a type without a name */

@@ -67,7 +67,7 @@ static void mem_restart(void *ctx)
 }
 
 static const struct smtp_stream_ops mem_ops = {
-        .read = mem_read, .write = mem_write, .restart_timer = mem_restart};
+	.read = mem_read, .write = mem_write, .restart_timer = mem_restart};
 
 /* --- a handler with every hook, answering from the input ------------------ */
 
@@ -77,37 +77,37 @@ static const char *pick(const char *arg, const char *reply)
 }
 
 static const char *h_helo(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *name)
+			  struct aiosmtpd_envelope *e, const char *name)
 {
 	return pick(name, "550 no");
 }
 
 static const char *h_ehlo(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *name,
-                          const char *responses)
+			  struct aiosmtpd_envelope *e, const char *name,
+			  const char *responses)
 {
 	FUZZ_CHECK(strncmp(responses, "250-", 4) == 0);
 	return pick(name, "250-x\r\n250 HELP");
 }
 
 static const char *h_mail(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *address,
-                          const char *const *options, size_t n)
+			  struct aiosmtpd_envelope *e, const char *address,
+			  const char *const *options, size_t n)
 {
 	FUZZ_CHECK(e->mail_from == NULL);
 	return pick(address, "451 later");
 }
 
 static const char *h_rcpt(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *address,
-                          const char *const *options, size_t n)
+			  struct aiosmtpd_envelope *e, const char *address,
+			  const char *const *options, size_t n)
 {
 	FUZZ_CHECK(e->mail_from != NULL);
 	return pick(address, "550 5.7.1 Unable to relay");
 }
 
 static const char *h_data(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e)
+			  struct aiosmtpd_envelope *e)
 {
 	char buf[512];
 	uint64_t total = 0;
@@ -117,7 +117,7 @@ static const char *h_data(void *c, struct aiosmtpd_session *s,
 	for (int pass = 0; pass < 2; pass++) {
 		total = 0;
 		while ((n = aiosmtpd_content_read(e->content, buf,
-		                                  sizeof(buf))) > 0)
+						  sizeof(buf))) > 0)
 			total += (uint64_t)n;
 		FUZZ_CHECK(n == 0 && total == e->content_size);
 		FUZZ_CHECK(aiosmtpd_content_rewind(e->content) == 0);
@@ -128,45 +128,45 @@ static const char *h_data(void *c, struct aiosmtpd_session *s,
 }
 
 static const char *h_simple(void *c, struct aiosmtpd_session *s,
-                            struct aiosmtpd_envelope *e)
+			    struct aiosmtpd_envelope *e)
 {
 	return NULL;
 }
 
 static const char *h_vrfy(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *address)
+			  struct aiosmtpd_envelope *e, const char *address)
 {
 	return pick(address, "250 <x@y>");
 }
 
 static const char *h_noop(void *c, struct aiosmtpd_session *s,
-                          struct aiosmtpd_envelope *e, const char *arg)
+			  struct aiosmtpd_envelope *e, const char *arg)
 {
 	return pick(arg, "250 noop");
 }
 
 static bool h_proxy(void *c, struct aiosmtpd_session *s,
-                    const struct aiosmtpd_proxy_data *p)
+		    const struct aiosmtpd_proxy_data *p)
 {
 	return p->src_port % 2 == 0;
 }
 
 static const struct aiosmtpd_handler every_hook = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
-        .handle_HELO = h_helo,
-        .handle_EHLO = h_ehlo,
-        .handle_NOOP = h_noop,
-        .handle_QUIT = h_simple,
-        .handle_VRFY = h_vrfy,
-        .handle_MAIL = h_mail,
-        .handle_RCPT = h_rcpt,
-        .handle_DATA = h_data,
-        .handle_RSET = h_simple,
-        .handle_PROXY = h_proxy,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.handle_HELO = h_helo,
+	.handle_EHLO = h_ehlo,
+	.handle_NOOP = h_noop,
+	.handle_QUIT = h_simple,
+	.handle_VRFY = h_vrfy,
+	.handle_MAIL = h_mail,
+	.handle_RCPT = h_rcpt,
+	.handle_DATA = h_data,
+	.handle_RSET = h_simple,
+	.handle_PROXY = h_proxy,
 };
 
 static const struct aiosmtpd_handler no_hooks = {
-        .abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+	.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
 };
 
 /* --- settings from two octets ----------------------------------------------
@@ -175,7 +175,7 @@ static const struct aiosmtpd_handler no_hooks = {
 static void settings(uint8_t a, uint8_t b, struct smtp_settings *set)
 {
 	static const struct smtp_call_limit limits[] = {{"NOOP", 2},
-	                                                {"RCPT", 3}};
+							{"RCPT", 3}};
 	static const uint64_t sizes[] = {33554432, 0, 40, 1000};
 
 	smtp_settings_init(set);
@@ -207,7 +207,7 @@ static void check_replies(const struct sbuf *out)
 		nl = memchr(p, '\n', (size_t)(end - p));
 		FUZZ_CHECK(nl != NULL && nl - p >= 5 && nl[-1] == '\r');
 		FUZZ_CHECK(p[0] >= '2' && p[0] <= '5' && p[1] >= '0' &&
-		           p[1] <= '9' && p[2] >= '0' && p[2] <= '9');
+			   p[1] <= '9' && p[2] >= '0' && p[2] <= '9');
 		FUZZ_CHECK(p[3] == ' ' || p[3] == '-');
 		p = nl + 1;
 	}
@@ -217,15 +217,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int ends[] = {0, 0, ETIMEDOUT, ECANCELED};
 	struct aiosmtpd_proxy_data pd = {.version = 2,
-	                                 .command = 1,
-	                                 .family = 1,
-	                                 .protocol = 1,
-	                                 .src_addr = "192.0.2.1",
-	                                 .src_port = 4001};
+					 .command = 1,
+					 .family = 1,
+					 .protocol = 1,
+					 .src_addr = "192.0.2.1",
+					 .src_port = 4001};
 	struct aiosmtpd_session peer = {.id = "FUZZ",
-	                                .peer_family = AF_INET,
-	                                .peer_addr = "127.0.0.1",
-	                                .peer_port = 4000};
+					.peer_family = AF_INET,
+					.peer_addr = "127.0.0.1",
+					.peer_port = 4000};
 	struct smtp_settings set;
 	struct memstream ms = {0};
 	struct spool *spool;
@@ -247,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spool = spool_new(NULL);
 	io = smtp_io_new(&mem_ops, &ms);
 	s = smtp_session_new(&set, (c & 1) ? &no_hooks : &every_hook, NULL, io,
-	                     spool, &peer);
+			     spool, &peer);
 	if (smtp_session_proxy(s, &pd)) {
 		(void)smtp_session_run(s);
 		/* It read everything, or it ended on a reply (QUIT, limits). */

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(address != NULL);
 		FUZZ_CHECK(rest <= size);
 		FUZZ_CHECK(memchr(address, '\0', strlen(address) + 1) ==
-		           address + strlen(address));
+			   address + strlen(address));
 		free(address);
 	} else {
 		FUZZ_CHECK(address == NULL);

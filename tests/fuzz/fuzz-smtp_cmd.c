@@ -27,13 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (smtp_cmd_parse(line, len, utf8, &cmd) == SMTP_CMD_OK) {
 		FUZZ_CHECK(cmd.line_len <= len);
 		FUZZ_CHECK(cmd.verb >= line &&
-		           cmd.verb + cmd.verb_len <= line + len);
+			   cmd.verb + cmd.verb_len <= line + len);
 		for (size_t i = 0; i < cmd.verb_len; i++)
 			FUZZ_CHECK(cmd.verb[i] != ' ' &&
-			           !(cmd.verb[i] >= 'a' && cmd.verb[i] <= 'z'));
+				   !(cmd.verb[i] >= 'a' && cmd.verb[i] <= 'z'));
 		if (cmd.arg != NULL)
 			FUZZ_CHECK(cmd.arg > cmd.verb &&
-			           cmd.arg + cmd.arg_len <= line + len);
+				   cmd.arg + cmd.arg_len <= line + len);
 	}
 	free(line);
 
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 1;
 	smtp_pystrip(&p, &len, utf8);
 	FUZZ_CHECK(p >= (const char *)data + 1 &&
-	           p + len <= (const char *)data + size);
+		   p + len <= (const char *)data + size);
 	if (len > 0)
 		FUZZ_CHECK(smtp_pyspace_len(p, len, utf8) == 0);
 	return 0;

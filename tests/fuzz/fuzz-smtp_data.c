@@ -28,7 +28,7 @@ static void collect(void *ctx, const char *data, size_t len)
 /* feed - run the reader over in, chunk octets at a time (0: at once);
  * returns the octets consumed, SIZE_MAX when the end was not reached */
 static size_t feed(const char *in, size_t len, uint64_t limit, size_t chunk,
-                   struct smtp_data_reader *rd, struct sbuf *out)
+		   struct smtp_data_reader *rd, struct sbuf *out)
 {
 	size_t pos = 0, n, step;
 	bool done = false;
@@ -86,15 +86,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(a.status == b.status && a.counted == b.counted);
 	if (a.status == SMTP_DATA_NOMINAL)
 		FUZZ_CHECK(out_a.len == out_b.len &&
-		           memcmp(out_a.data, out_b.data, out_a.len) == 0);
+			   memcmp(out_a.data, out_b.data, out_a.len) == 0);
 	if (limit != 0)
 		FUZZ_CHECK(out_a.len <= limit + SMTP_DATA_LINE_LIMIT &&
-		           out_b.len <= limit + SMTP_DATA_LINE_LIMIT);
+			   out_b.len <= limit + SMTP_DATA_LINE_LIMIT);
 	end_m = model(in, len, &out_m);
 	FUZZ_CHECK(end_a == end_m);
 	if (end_a != SIZE_MAX && a.status == SMTP_DATA_NOMINAL)
 		FUZZ_CHECK(out_a.len == out_m.len &&
-		           memcmp(out_a.data, out_m.data, out_a.len) == 0);
+			   memcmp(out_a.data, out_m.data, out_a.len) == 0);
 	sbuf_free(&out_a);
 	sbuf_free(&out_b);
 	sbuf_free(&out_m);

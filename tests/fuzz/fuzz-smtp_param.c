@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (smtp_params_parse((const char *)data + 1, size - 1, data[0] & 1,
-	                      &p) == 0) {
+			      &p) == 0) {
 		size_t left = smtp_params_left(&p);
 
 		FUZZ_CHECK(p.n_params <= p.n_words);

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	do {                                                                   \
 		if (!(expr)) {                                                 \
 			fprintf(stderr, "%s:%d: property broken: %s\n",        \
-			        __FILE__, __LINE__, #expr);                    \
+				__FILE__, __LINE__, #expr);                    \
 			abort();                                               \
 		}                                                              \
 	} while (0)

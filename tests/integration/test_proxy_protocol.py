@@ -500,6 +500,24 @@ def test_refusal_is_logged(daemon, header, reason):
     assert " connect listener" not in log
 
 
+def test_health_check_is_not_a_warning(daemon):
+    """A balancer's plain TCP check connects and hangs up: logged as
+    info, where a header cut short is a warning."""
+    ours = start(daemon)
+    socket.create_connection((ours.host, ours.port), timeout=10).close()
+    conn = Conn(ours)
+    conn.send(GOOD_V1[:10])
+    conn.sock.shutdown(socket.SHUT_WR)
+    assert conn.line() == b"<EOF>"
+    conn.close()
+    log = ours.stderr.wait_for(lambda b: b"proxy refused" in b, 10).decode()
+    checks = [l for l in log.splitlines() if "before the PROXY header" in l]
+    assert len(checks) == 1 and "warning" not in checks[0], log
+    assert re.search(r"warning: \w+ 127\.0\.0\.1:\d+ proxy refused "
+                     r"listener=\S+ reason=\"connection closed during the "
+                     r"PROXY header\"", log), log
+
+
 def test_proxy_from_refuses_others(daemon):
     ours = start(daemon, extra='proxy_protocol_from = [ "10.0.0.0/8", '
                                '"2001:db8::/32" ];')

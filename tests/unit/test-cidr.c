@@ -20,28 +20,28 @@ struct match_case {
 };
 
 static const struct match_case matches[] = {
-        {"127.0.0.1", "127.0.0.1", true},
-        {"127.0.0.1", "127.0.0.2", false},
-        {"127.0.0.0/8", "127.255.1.2", true},
-        {"127.0.0.0/8", "128.0.0.1", false},
-        {"192.0.2.7/24", "192.0.2.200", true}, /* host bits ignored */
-        {"192.0.2.0/25", "192.0.2.128", false},
-        {"192.0.2.0/31", "192.0.2.1", true},
-        {"0.0.0.0/0", "203.0.113.9", true},
-        {"0.0.0.0/0", "::1", false},
-        {"::1", "::1", true},
-        {"::1/128", "::2", false},
-        {"2001:db8::/32", "2001:db8:ffff::1", true},
-        {"2001:db8::/33", "2001:db8:8000::1", false},
-        {"2001:db8::/33", "2001:db8:7fff::1", true},
-        {"::/0", "2001:db8::1", true},
-        {"::/0", "10.0.0.1", false},
-        /* An IPv4 client on a dual-stack socket. */
-        {"10.0.0.0/8", "::ffff:10.1.2.3", true},
-        {"10.0.0.0/8", "::ffff:11.1.2.3", false},
-        {"::ffff:0:0/96", "::ffff:10.1.2.3", true},
-        {"10.0.0.0/8", "not an address", false},
-        {"10.0.0.0/8", "", false},
+	{"127.0.0.1", "127.0.0.1", true},
+	{"127.0.0.1", "127.0.0.2", false},
+	{"127.0.0.0/8", "127.255.1.2", true},
+	{"127.0.0.0/8", "128.0.0.1", false},
+	{"192.0.2.7/24", "192.0.2.200", true}, /* host bits ignored */
+	{"192.0.2.0/25", "192.0.2.128", false},
+	{"192.0.2.0/31", "192.0.2.1", true},
+	{"0.0.0.0/0", "203.0.113.9", true},
+	{"0.0.0.0/0", "::1", false},
+	{"::1", "::1", true},
+	{"::1/128", "::2", false},
+	{"2001:db8::/32", "2001:db8:ffff::1", true},
+	{"2001:db8::/33", "2001:db8:8000::1", false},
+	{"2001:db8::/33", "2001:db8:7fff::1", true},
+	{"::/0", "2001:db8::1", true},
+	{"::/0", "10.0.0.1", false},
+	/* An IPv4 client on a dual-stack socket. */
+	{"10.0.0.0/8", "::ffff:10.1.2.3", true},
+	{"10.0.0.0/8", "::ffff:11.1.2.3", false},
+	{"::ffff:0:0/96", "::ffff:10.1.2.3", true},
+	{"10.0.0.0/8", "not an address", false},
+	{"10.0.0.0/8", "", false},
 };
 
 static void test_match(void **state)
@@ -52,26 +52,26 @@ static void test_match(void **state)
 		print_message("%s ~ %s\n", matches[i].net, matches[i].addr);
 		assert_int_equal(cidr_parse(matches[i].net, &c), 0);
 		assert_int_equal(cidr_match(&c, matches[i].addr),
-		                 matches[i].match);
+				 matches[i].match);
 	}
 }
 
 static void test_parse_errors(void **state)
 {
 	static const char *const bad[] = {
-	        "",
-	        "/8",
-	        "10.0.0.0/",
-	        "10.0.0.0/33",
-	        "::/129",
-	        "10.0.0.0/-1",
-	        "10.0.0.0/+8",
-	        "10.0.0.0/8x",
-	        "10.0.0/8",
-	        "localhost",
-	        "10.0.0.1 ",
-	        "[::1]",
-	        "10.0.0.0/0008",
+		"",
+		"/8",
+		"10.0.0.0/",
+		"10.0.0.0/33",
+		"::/129",
+		"10.0.0.0/-1",
+		"10.0.0.0/+8",
+		"10.0.0.0/8x",
+		"10.0.0/8",
+		"localhost",
+		"10.0.0.1 ",
+		"[::1]",
+		"10.0.0.0/0008",
 	};
 	struct cidr c;
 
@@ -101,9 +101,9 @@ static void test_format_and_any(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_match),
-	        cmocka_unit_test(test_parse_errors),
-	        cmocka_unit_test(test_format_and_any),
+		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_format_and_any),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

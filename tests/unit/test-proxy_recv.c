@@ -82,8 +82,8 @@ static void read_exact(char *buf, size_t n)
 
 	assert_int_equal(fcntl(fds[0], F_SETFL, 0), 0);
 	assert_int_equal(
-	        setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)),
-	        0);
+		setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)),
+		0);
 	while (n > 0) {
 		got = recv(fds[0], buf, n, 0);
 		assert_true(got > 0);
@@ -96,7 +96,7 @@ static int read_header(int64_t ms, const char **error)
 {
 	*error = NULL;
 	return proxy_recv_header(&pr, fds[0], sockstream_now() + ms, NULL, NULL,
-	                         error);
+				 error);
 }
 
 /* play - a child writes the octets in pieces of chunk octets, pausing
@@ -271,29 +271,29 @@ static void test_stop(void **state)
 
 	send_all(V1, 10);
 	assert_int_equal(proxy_recv_header(&pr, fds[0], sockstream_now() + 5000,
-	                                   NULL, stopping, &error),
-	                 -1);
+					   NULL, stopping, &error),
+			 -1);
 	assert_string_equal(error, "daemon stopping");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_v1_then_smtp, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_v2_then_client_hello,
-	                                        setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_header_alone, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_hiccup, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_longest_v2, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_silence, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v1_then_smtp, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_v2_then_client_hello,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_alone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hiccup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_longest_v2, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
