@@ -563,6 +563,14 @@ def test_other_listener_unaffected(daemon):
     assert b'500 Error: command "PROXY" not recognized' in data
 
 
-def test_config_warns_under_three_seconds(daemon):
-    ours = start(daemon)
-    assert "proxy_protocol_timeout < 3.0" in ours.log()
+@pytest.mark.parametrize("seconds,warns", [
+    (0.3, True), (1, True), (2.999, True), (3, False), (3.0, False), (4, False),
+    (4.0, False)])
+def test_config_warns_under_three_seconds(daemon, seconds, warns):
+    """TestSMTPInit.test_lt_3 and test_ge_3 (test_value_error, for 0 and
+    below, is in test-conf.c)."""
+    ours = daemon(listeners=['{ address = "127.0.0.1:0"; '
+                             'proxy_protocol_timeout = %r; }' % seconds])
+    log = ours.stderr.wait_for(lambda b: b"ready" in b, 10).decode()
+    assert "ready" in log
+    assert ("proxy_protocol_timeout < 3.0" in log) == warns
