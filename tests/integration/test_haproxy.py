@@ -114,7 +114,7 @@ class HAProxy:
 def cluster(daemon, tmp_path):
     """(haproxy, [instance, instance], maildir)"""
     maildir = tmp_path / "shared-Maildir"
-    handler = '{ type = "maildir"; path = "%s"; }' % maildir
+    handler = '{ type = "mailbox"; path = "%s"; }' % maildir
     listener = ('{ address = "127.0.0.1:0"; proxy_protocol_timeout = 5; '
                 'proxy_protocol_from = [ "127.0.0.1" ]; }')
     instances = [daemon(listeners=[listener], handler=handler, workers=4)

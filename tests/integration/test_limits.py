@@ -22,8 +22,8 @@ import conftest
 TOO_MANY = (452, b"4.5.3 Too many recipients")
 
 
-def maildir_handler(path):
-    return '{ type = "maildir"; path = "%s"; }' % path
+def mailbox_handler(path):
+    return '{ type = "mailbox"; path = "%s"; }' % path
 
 
 def delivered(maildir):
@@ -44,7 +44,7 @@ def rcpts(n, domain="example.com"):
 def test_max_recipients(daemon, tmp_path):
     maildir = tmp_path / "Maildir"
     server = daemon(settings="max_recipients = 3;",
-                    handler=maildir_handler(maildir))
+                    handler=mailbox_handler(maildir))
     with smtplib.SMTP(server.host, server.port, timeout=10) as c:
         refused = c.sendmail("a@example.com", rcpts(5),
                              b"Subject: five\r\n\r\nx\r\n")

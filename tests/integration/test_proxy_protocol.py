@@ -460,9 +460,9 @@ def test_real_peer_stays(daemon, header):
     assert x_peer(ours) == "('127.0.0.1', %d)" % port
 
 
-def test_maildir_and_logs_name_the_client(daemon, tmp_path):
+def test_mailbox_and_logs_name_the_client(daemon, tmp_path):
     maildir = tmp_path / "Maildir"
-    ours = start(daemon, '{ type = "maildir"; path = "%s"; }' % maildir)
+    ours = start(daemon, '{ type = "mailbox"; path = "%s"; }' % maildir)
     port = send_message(ours, v1("PROXY TCP6 2001:db8::7 2001:db8::1 4000 25"))
     files = glob.glob(str(maildir / "new" / "*"))
     assert len(files) == 1
@@ -475,6 +475,19 @@ def test_maildir_and_logs_name_the_client(daemon, tmp_path):
     assert re.search(r" \[2001:db8::7\]:4000 message from=<a@example.com>",
                      log), log
     assert "127.0.0.1:%d disconnect" % port not in log
+
+
+def test_received_names_the_client(daemon, tmp_path):
+    """The Received header of the maildir handler (RFC 5321 4.4) names the
+    client from the header, not the proxy."""
+    ours = start(daemon, '{ type = "maildir"; path = "%s/%%u"; }' % tmp_path)
+    send_message(ours, v1("PROXY TCP4 192.0.2.7 198.51.100.1 4567 25"))
+    files = glob.glob(str(tmp_path / "b" / "new" / "*"))
+    assert len(files) == 1
+    with open(files[0], "rb") as f:
+        text = f.read()
+    assert b"Received: from a ([192.0.2.7])\n" in text, text
+    assert b"127.0.0.1" not in text, text
 
 
 @pytest.mark.parametrize("header,reason", [
