@@ -23,12 +23,14 @@ import os
 import random
 import re
 import socket
+import ssl
 import struct
 import time
 
 import pytest
 
 import conftest
+from tlsauth import client_context, listener, pki, tls_group  # noqa: F401
 
 pytest.importorskip("aiosmtpd.smtp")
 
@@ -587,3 +589,92 @@ def test_config_warns_under_three_seconds(daemon, seconds, warns):
     log = ours.stderr.wait_for(lambda b: b"ready" in b, 10).decode()
     assert "ready" in log
     assert ("proxy_protocol_timeout < 3.0" in log) == warns
+
+
+# --- SMTPS behind a proxy -------------------------------------------------------
+
+
+class TLSOverSocket:
+    """A TLS client over a raw socket through memory BIOs, so the first
+    ClientHello can go out in the same write as the PROXY header."""
+
+    def __init__(self, sock, before_hello):
+        self.sock = sock
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = client_context().wrap_bio(self.inc, self.out,
+                                             server_hostname="localhost")
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(before_hello + self.out.read())
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+        self._flush()
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("the server closed during TLS")
+        self.inc.write(chunk)
+
+    def send(self, data):
+        self.obj.write(data)
+        self._flush()
+
+    def reply(self):
+        buf = b""
+        while True:
+            try:
+                buf += self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                self._fill()
+                continue
+            lines = buf.split(b"\r\n")
+            if len(lines) > 1 and all(l[3:4] == b"-" for l in lines[:-2]) \
+                    and lines[-2][3:4] == b" ":
+                return buf
+
+
+@pytest.mark.parametrize("header", [
+    v1("PROXY TCP4 192.0.2.9 192.0.2.1 4321 465"),
+    v2(1, 1, 1, inet4("192.0.2.9", "192.0.2.1", 4321, 465)),
+], ids=["v1", "v2"])
+def test_smtps_behind_proxy(daemon, pki, header):
+    """An implicit-TLS listener behind a proxy: the header and the
+    ClientHello arrive in one segment; the header is taken, the handshake
+    gets every octet of the ClientHello, and the session names the
+    client."""
+    cert, key = pki
+    ours = daemon(settings=tls_group(cert, key), handler=DEBUGGING,
+                  listeners=[listener("implicit",
+                                      "proxy_protocol_timeout = 5;")])
+    sock = socket.create_connection((ours.host, ours.port), timeout=10)
+    try:
+        tls = TLSOverSocket(sock, header)
+        assert tls.reply().startswith(b"220 " + HOST.encode())
+        for line, code in ((b"EHLO a", b"250"),
+                           (b"MAIL FROM:<a@example.com>", b"250"),
+                           (b"RCPT TO:<b@example.com>", b"250"),
+                           (b"DATA", b"354"),
+                           (b"Subject: s\r\n\r\nx\r\n.", b"250"),
+                           (b"QUIT", b"221")):
+            tls.send(line + b"\r\n")
+            assert tls.reply().startswith(code)
+    finally:
+        sock.close()
+    assert x_peer(ours) == "('192.0.2.9', 4321)"
+    log = ours.stderr.wait_for(lambda b: b"disconnect" in b, 10).decode()
+    assert re.search(r" 192\.0\.2\.9:4321 connect listener=\S+ "
+                     r"proxy=127\.0\.0\.1:\d+\n", log), log
+    assert re.search(r" 192\.0\.2\.9:4321 tls version=TLSv1\.[23] ", log), log
