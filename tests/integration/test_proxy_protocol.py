@@ -525,7 +525,10 @@ def test_health_check_is_not_a_warning(daemon):
     conn.sock.shutdown(socket.SHUT_WR)
     assert conn.line() == b"<EOF>"
     conn.close()
-    log = ours.stderr.wait_for(lambda b: b"proxy refused" in b, 10).decode()
+    # Two workers may log in either order: wait for both lines.
+    log = ours.stderr.wait_for(
+        lambda b: b"proxy refused" in b and b"before the PROXY header" in b,
+        10).decode()
     checks = [l for l in log.splitlines() if "before the PROXY header" in l]
     assert len(checks) == 1 and "warning" not in checks[0], log
     assert re.search(r"warning: \w+ 127\.0\.0\.1:\d+ proxy refused "
