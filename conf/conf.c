@@ -127,6 +127,19 @@ static int key_local_part_limit(struct loader *ld, config_setting_t *s,
 	return 0;
 }
 
+/* key_max_recipients - RCPTs per message; RFC 5321 4.5.3.1.8 wants at
+ * least 100 accepted, which is for the operator to weigh */
+static int key_max_recipients(struct loader *ld, config_setting_t *s,
+			      struct session_conf *sc)
+{
+	long long v = 0;
+
+	if (cfgread_int(&ld->cr, s, 0, INT_MAX, &v) < 0)
+		return -1;
+	sc->smtp.max_recipients = (size_t)v;
+	return 0;
+}
+
 /* add_call_limit - one per-command entry of command_call_limit */
 static int add_call_limit(struct loader *ld, config_setting_t *s,
 			  struct session_conf *sc)
@@ -201,6 +214,7 @@ static const struct session_key session_keys[] = {
 	{"data_size_limit", key_data_size_limit},
 	{"decode_data", key_decode_data},
 	{"local_part_limit", key_local_part_limit},
+	{"max_recipients", key_max_recipients},
 	{"smtputf8", key_smtputf8},
 	{"timeout", key_timeout},
 	{"tls", key_tls},
@@ -503,8 +517,56 @@ static int listener_handler(struct loader *ld, config_setting_t *s,
 	return load_handler(ld, s, lc->handler);
 }
 
-static const char *const listener_own_names[] = {"address", "handler",
-						 "protocol", NULL};
+/* listener_proxy_timeout - proxy_protocol_timeout, which turns the PROXY
+ * protocol on; above 0 (aiosmtpd's ValueError), and under 3 s aiosmtpd
+ * warns, and so does this */
+static int listener_proxy_timeout(struct loader *ld, config_setting_t *s,
+				  struct listener_conf *lc)
+{
+	if (cfgread_seconds(&ld->cr, s, 0.001, 3600, &lc->proxy_timeout_ms) <
+	    0)
+		return -1;
+	if (lc->proxy_timeout_ms < 3000)
+		log_warning("%s:%u: proxy_protocol_timeout < 3.0",
+			    ld->cr.file, config_setting_source_line(s));
+	return 0;
+}
+
+/* listener_proxy_from - proxy_protocol_from = [ "192.0.2.1",
+ * "2001:db8::/32" ]: the peers whose PROXY headers are believed */
+static int listener_proxy_from(struct loader *ld, config_setting_t *s,
+			       struct listener_conf *lc)
+{
+	const char **v = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (cfgread_strings(&ld->cr, s, &v, &n) < 0)
+		return -1;
+	if (n == 0) {
+		free(v);
+		return cfgread_fail(&ld->cr, s,
+				    "'proxy_protocol_from' must not be empty "
+				    "(leave it out to trust every peer)");
+	}
+	XFREE(lc->proxy_from);
+	lc->proxy_from = xcalloc(n, sizeof(*lc->proxy_from));
+	lc->n_proxy_from = n;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (cidr_parse(v[i], &lc->proxy_from[i]) < 0)
+			ret = cfgread_fail(&ld->cr, s,
+					   "'proxy_protocol_from': \"%s\" is "
+					   "not an address or a network such "
+					   "as \"192.0.2.0/24\"",
+					   v[i]);
+	}
+	free(v);
+	return ret;
+}
+
+static const char *const listener_own_names[] = {
+	"address", "handler", "protocol", "proxy_protocol_from",
+	"proxy_protocol_timeout", NULL};
 
 /* listener_key - one member of a listener group */
 static int listener_key(struct loader *ld, config_setting_t *s,
@@ -521,6 +583,10 @@ static int listener_key(struct loader *ld, config_setting_t *s,
 		return listener_protocol(ld, s, lc);
 	if (strcmp(name, "handler") == 0)
 		return listener_handler(ld, s, lc);
+	if (strcmp(name, "proxy_protocol_timeout") == 0)
+		return listener_proxy_timeout(ld, s, lc);
+	if (strcmp(name, "proxy_protocol_from") == 0)
+		return listener_proxy_from(ld, s, lc);
 	if ((key = find_session_key(name)) != NULL)
 		return key->apply(ld, s, &lc->session);
 	names = names_with_session(listener_own_names);
@@ -543,6 +609,10 @@ static int load_listener(struct loader *ld, config_setting_t *group,
 	if (lc->address == NULL)
 		return cfgread_fail(&ld->cr, group,
 				    "a listener needs an 'address'");
+	if (lc->n_proxy_from > 0 && lc->proxy_timeout_ms == 0)
+		return cfgread_fail(&ld->cr, group,
+				    "'proxy_protocol_from' needs "
+				    "'proxy_protocol_timeout'");
 	return 0;
 }
 
@@ -552,6 +622,7 @@ static void listeners_free(struct conf *cfg)
 		struct listener_conf *lc = &cfg->listeners[i];
 
 		free(lc->address);
+		free(lc->proxy_from);
 		session_free(&lc->session);
 		if (lc->handler != NULL) {
 			handler_conf_clear(lc->handler);
@@ -1089,6 +1160,8 @@ static void print_session(const struct session_conf *sc, FILE *out,
 		set->command_size_limit);
 	fprintf(out, "%slocal_part_limit = %zu;\n", indent,
 		set->local_part_limit);
+	fprintf(out, "%smax_recipients = %zu;\n", indent,
+		set->max_recipients);
 	secconf_print(out, indent, &sc->tls, &sc->auth, set);
 	if (!set->call_limit_enabled)
 		return;
@@ -1098,6 +1171,24 @@ static void print_session(const struct session_conf *sc, FILE *out,
 		fprintf(out, " %s = %ld;", set->call_limits[i].verb,
 			set->call_limits[i].limit);
 	fprintf(out, " };\n");
+}
+
+static void print_proxy(const struct listener_conf *lc, FILE *out)
+{
+	char net[CIDR_TEXT_SIZE];
+
+	if (lc->proxy_timeout_ms == 0)
+		return;
+	fprintf(out, "    proxy_protocol_timeout = %g;\n",
+		lc->proxy_timeout_ms / 1000.0);
+	if (lc->n_proxy_from == 0)
+		return;
+	fprintf(out, "    proxy_protocol_from = [");
+	for (size_t i = 0; i < lc->n_proxy_from; i++) {
+		cidr_format(&lc->proxy_from[i], net, sizeof(net));
+		fprintf(out, "%s \"%s\"", i > 0 ? "," : "", net);
+	}
+	fprintf(out, " ];\n");
 }
 
 /* handler_type - the file's type for a handler named on the command line
@@ -1210,6 +1301,7 @@ void conf_print(const struct conf *cfg, FILE *out)
 		print_string(out, "    ", "address", lc->address);
 		fprintf(out, "    protocol = \"%s\";\n",
 			lc->session.smtp.lmtp ? "lmtp" : "smtp");
+		print_proxy(lc, out);
 		print_session(&lc->session, out, "    ");
 		if (lc->handler != NULL)
 			print_handler(lc->handler, out, "    ");

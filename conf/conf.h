@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "secconf.h"
 #include "smtp_session.h"
@@ -45,6 +46,11 @@ struct listener_conf {
 	char *address; /* "host:port", "[v6]:port" or "unix:/path" */
 	struct session_conf session;
 	struct handler_conf *handler; /* NULL: the global handler */
+	/* PROXY protocol: off while proxy_timeout_ms is 0.  An empty
+	 * proxy_from trusts every peer, as aiosmtpd does. */
+	unsigned proxy_timeout_ms;
+	struct cidr *proxy_from;
+	size_t n_proxy_from;
 };
 
 /* workers = { ... }: how the master sizes its pool. */

@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "service.h"
 #include "log.h"
+#include "proxy_recv.h"
 #include "secure.h"
 #include "smtp_io.h"
 #include "smtp_session.h"
@@ -158,17 +159,34 @@ static void client_text(const struct aiosmtpd_session *peer, char *buf,
 		snprintf(buf, size, "unix");
 }
 
+/* proxy_step - on a PROXY listener, the header before anything else; the
+ * client it names replaces the peer from here on.  NULL: close. */
+static struct proxy_recv *proxy_step(int fd, const struct listener *l,
+				     struct aiosmtpd_session *peer,
+				     char *addr, size_t size, char *client,
+				     size_t client_size)
+{
+	struct proxy_recv *pr;
+
+	pr = proxy_recv_session(fd, l, peer, addr, size, client, &wait_mask,
+				stop_deadline);
+	if (pr != NULL)
+		client_text(peer, client, client_size);
+	return pr;
+}
+
 static void serve(struct worker *w, int fd, const struct listener *l)
 {
 	const struct session_conf *sc = &l->conf->session;
 	struct aiosmtpd_session peer = {0};
 	const struct smtp_session_stats *stats;
 	struct smtp_session *session;
+	struct proxy_recv *proxy = NULL;
 	enum smtp_session_end end;
 	struct sockstream ss;
 	struct smtp_io *io;
 	const struct smtp_stream_ops *ops;
-	struct secure *sec;
+	struct secure *sec = NULL;
 	void *stream;
 	char id[16], addr[64], client[80];
 	int on = 1;
@@ -181,11 +199,17 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	client_text(&peer, client, sizeof(client));
 	if (peer.peer_family != AF_UNIX)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (l->conf->proxy_timeout_ms > 0 &&
+	    (proxy = proxy_step(fd, l, &peer, addr, sizeof(addr), client,
+				sizeof(client))) == NULL)
+		goto done;
 	sockstream_init(&ss, fd, sc->timeout, stop_deadline, &wait_mask);
 	sec = secure_new(l->conf, tls_contexts_find(w->env->service->tls,
 						    l->conf),
 			 &ss, id, client);
-	log_info("%s %s connect listener=%s", id, client, l->bound);
+	log_info("%s %s connect listener=%s%s%s", id, client, l->bound,
+		 proxy != NULL ? " proxy=" : "",
+		 proxy != NULL ? proxy->proxy_client : "");
 	if (secure_implicit(sec, &peer) < 0) {
 		log_info("%s %s disconnect reason=tls commands=0 messages=0 "
 			 "rejected=0",
@@ -198,7 +222,10 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 				   w->spool, &peer);
 	secure_attach(sec, session);
 
-	end = smtp_session_run(session);
+	if (proxy != NULL && !smtp_session_proxy(session, &proxy->hdr.data))
+		end = SMTP_END_REFUSED;
+	else
+		end = smtp_session_run(session);
 	stats = smtp_session_stats(session);
 	log_info("%s %s disconnect reason=%s commands=%u messages=%u "
 		 "rejected=%u",
@@ -211,6 +238,7 @@ done:
 	w->status.sessions++;
 	secure_free(&sec);
 	spool_reset(w->spool);
+	free(proxy);
 	close(fd);
 	report(w, WORKER_IDLE);
 }

@@ -144,6 +144,7 @@ static const char *const end_names[] = {
 	[SMTP_END_TIMEOUT] = "timeout", [SMTP_END_ERROR] = "error",
 	[SMTP_END_LIMIT] = "limit",   [SMTP_END_SHUTDOWN] = "shutdown",
 	[SMTP_END_TLS] = "tls",
+	[SMTP_END_REFUSED] = "refused",
 };
 
 const char *smtp_session_end_name(enum smtp_session_end end)
@@ -553,6 +554,17 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	reply(s, status != NULL ? status : "250 OK");
 }
 
+/* too_many_recipients - max_recipients per message (not aiosmtpd's: off
+ * unless configured); RFC 5321 4.5.3.1.10 names the reply */
+static bool too_many_recipients(struct smtp_session *s)
+{
+	if (s->set->max_recipients == 0 ||
+	    s->rcpt_tos.n < s->set->max_recipients)
+		return false;
+	reply(s, "452 4.5.3 Too many recipients");
+	return true;
+}
+
 static void cmd_rcpt(struct smtp_session *s, const char *arg)
 {
 	struct smtp_params params;
@@ -573,6 +585,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 			 "implemented");
 		goto done;
 	}
+	if (too_many_recipients(s))
+		goto done;
 	if (s->handler->handle_RCPT != NULL) {
 		status = s->handler->handle_RCPT(
 			s->ctx, &s->info, &s->env, address,
@@ -1408,6 +1422,15 @@ void smtp_session_set_auth(struct smtp_session *s,
 {
 	s->auth_ops = ops;
 	s->auth_ctx = ctx;
+}
+
+bool smtp_session_proxy(struct smtp_session *s,
+			const struct aiosmtpd_proxy_data *proxy)
+{
+	s->info.proxy = proxy;
+	if (s->handler->handle_PROXY == NULL)
+		return true;
+	return s->handler->handle_PROXY(s->ctx, &s->info, proxy);
 }
 
 const struct smtp_session_stats *

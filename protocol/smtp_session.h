@@ -43,6 +43,7 @@ struct smtp_settings {
 	bool decode_data;
 	size_t command_size_limit; /* 512 */
 	size_t local_part_limit;   /* 0: no limit */
+	size_t max_recipients;	   /* RCPTs per message; 0: no limit */
 	/* command_call_limit: off unless call_limit_enabled */
 	bool call_limit_enabled;
 	long call_limit_default;
@@ -68,6 +69,7 @@ enum smtp_session_end {
 	SMTP_END_LIMIT,	   /* too many unknown commands or calls */
 	SMTP_END_SHUTDOWN, /* the daemon is stopping */
 	SMTP_END_TLS,	   /* the TLS handshake after STARTTLS failed */
+	SMTP_END_REFUSED,  /* handle_PROXY refused the connection */
 };
 
 const char *smtp_session_end_name(enum smtp_session_end end);
@@ -103,6 +105,15 @@ void smtp_session_set_tls(struct smtp_session *session,
  * offered and AUTH gets "504 5.5.4" */
 void smtp_session_set_auth(struct smtp_session *session,
 			   const struct smtp_auth_ops *ops, void *ctx);
+/*
+ * smtp_session_proxy - show a PROXY header to the handler, before the run
+ *
+ * proxy must stay valid until the session is freed; hooks see it as
+ * session->proxy.  Returns false when handle_PROXY refused it: the caller
+ * then closes the connection without a greeting and frees the session.
+ */
+bool smtp_session_proxy(struct smtp_session *session,
+			const struct aiosmtpd_proxy_data *proxy);
 /* smtp_session_run - greet, then serve commands until the session ends */
 enum smtp_session_end smtp_session_run(struct smtp_session *session);
 const struct smtp_session_stats *

@@ -62,6 +62,36 @@ extern "C" {
 /* The message content, readable during handle_DATA. */
 struct aiosmtpd_content;
 
+/*
+ * What a PROXY protocol header said, on a listener that takes one
+ * (proxy_protocol_timeout).  The numbers are aiosmtpd's ProxyData's, and
+ * so the header's: v2 carries them as they are, v1's "UNKNOWN" is UNSPEC.
+ * When the header names a client (v1 TCP4/TCP6, or v2 PROXY over INET or
+ * INET6) the session's peer_* fields already hold that client; the proxy
+ * itself is in proxy_addr/proxy_port.  Everything stays valid for the
+ * whole session.
+ */
+struct aiosmtpd_proxy_data {
+	int version;  /* 1 or 2 */
+	int command;  /* 0 LOCAL (a health check), 1 PROXY; v1 is PROXY */
+	int family;   /* 0 UNSPEC, 1 INET, 2 INET6, 3 UNIX */
+	int protocol; /* 0 UNSPEC, 1 STREAM, 2 DGRAM */
+	/* INET/INET6: "192.0.2.1", "2001:db8::1"; UNIX: the path up to
+	 * its first NUL; NULL for UNSPEC */
+	const char *src_addr;
+	const char *dst_addr;
+	unsigned src_port; /* 0 unless INET/INET6 */
+	unsigned dst_port;
+	/* v1: the text after "UNKNOWN"; v2: the octets after the
+	 * addresses (the TLVs), or the whole tail for UNSPEC */
+	const unsigned char *rest;
+	size_t rest_len;
+	const unsigned char *whole_raw; /* the header as received */
+	size_t whole_len;
+	const char *proxy_addr; /* the connection's own peer: the proxy */
+	unsigned proxy_port;
+};
+
 struct aiosmtpd_session {
 	const char *id;	       /* session id, as in the log lines */
 	int peer_family;       /* AF_INET, AF_INET6 or AF_UNIX */
@@ -77,6 +107,8 @@ struct aiosmtpd_session {
 	const char *auth_user; /* NULL unless authenticated */
 	void *handler_data;    /* free for the handler's own use */
 	const char *local_name; /* our host name, as in the greeting */
+	/* NULL unless the listener takes PROXY protocol headers */
+	const struct aiosmtpd_proxy_data *proxy;
 	/* New fields are added here, at the end. */
 };
 
@@ -142,11 +174,19 @@ struct aiosmtpd_handler {
 	void (*handle_CLOSE)(void *ctx, struct aiosmtpd_session *session);
 
 	/* Places kept for hooks still to come (handle_AUTH,
-	 * handle_STARTTLS, handle_PROXY, handle_exception); leave them
-	 * NULL, as a designated initializer does. */
+	 * handle_STARTTLS, handle_exception); leave them NULL, as a
+	 * designated initializer does. */
 	void (*reserved_auth)(void);
 	void (*reserved_starttls)(void);
-	void (*reserved_proxy)(void);
+	/* Called on a listener with proxy_protocol_timeout once a valid
+	 * PROXY header has arrived, before the greeting; session->proxy
+	 * holds it.  Returning false closes the connection without a word,
+	 * as a falsy return of aiosmtpd's handle_PROXY does.  Without this
+	 * hook every valid header is accepted (aiosmtpd would close: its
+	 * built-in handlers have no handle_PROXY, which would make the
+	 * option useless with them).  It takes the place kept for it. */
+	bool (*handle_PROXY)(void *ctx, struct aiosmtpd_session *session,
+			     const struct aiosmtpd_proxy_data *proxy);
 	void (*reserved[5])(void);
 };
 
@@ -176,6 +216,34 @@ enum aiosmtpd_log_level {
  */
 void aiosmtpd_log(enum aiosmtpd_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* PROXY v2 TLV types (haproxy's proxy-protocol.txt, section 2.2). */
+#define AIOSMTPD_PP2_TYPE_ALPN 0x01
+#define AIOSMTPD_PP2_TYPE_AUTHORITY 0x02
+#define AIOSMTPD_PP2_TYPE_CRC32C 0x03
+#define AIOSMTPD_PP2_TYPE_NOOP 0x04
+#define AIOSMTPD_PP2_TYPE_UNIQUE_ID 0x05
+#define AIOSMTPD_PP2_TYPE_SSL 0x20
+#define AIOSMTPD_PP2_SUBTYPE_SSL_VERSION 0x21
+#define AIOSMTPD_PP2_SUBTYPE_SSL_CN 0x22
+#define AIOSMTPD_PP2_SUBTYPE_SSL_CIPHER 0x23
+#define AIOSMTPD_PP2_SUBTYPE_SSL_SIG_ALG 0x24
+#define AIOSMTPD_PP2_SUBTYPE_SSL_KEY_ALG 0x25
+#define AIOSMTPD_PP2_TYPE_NETNS 0x30
+
+/*
+ * aiosmtpd_proxy_tlv - the value of one v2 TLV
+ *
+ * The SSL TLV's sub-TLVs are found by their own types, as aiosmtpd's
+ * ProxyTLV flattens them; the SSL value itself starts with its client
+ * flags octet and 4-octet verify field.  When a type occurs twice the last
+ * one counts.  Returns a pointer into proxy->rest and its length in
+ * *len_r, or NULL when the type is absent, the header is v1, or any TLV
+ * runs past its end (aiosmtpd's ProxyData.tlv is then None).
+ */
+const unsigned char *
+aiosmtpd_proxy_tlv(const struct aiosmtpd_proxy_data *proxy, unsigned type,
+		   size_t *len_r);
 
 #ifdef __cplusplus
 }

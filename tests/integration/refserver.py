@@ -6,7 +6,9 @@ Usage: refserver.py --hostname H [--lmtp True] [--handler "'sink'"]
 Each option value is a Python literal (as repr() writes it).  The server
 listens on 127.0.0.1 port 0 and prints "127.0.0.1:PORT" once it accepts
 connections.  --handler is 'sink', 'debugging', 'mailbox:DIR' or
-'proxy:HOST:PORT';
+'proxy:HOST:PORT'; with a '+proxyhook' suffix the handler also has a
+handle_PROXY that accepts every PROXY header (aiosmtpd closes PROXY
+connections when it has none).
 --local-part-limit and --command-size-limit set the class attributes of
 the same name.
 """
@@ -20,6 +22,15 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
 
+def with_proxy_hook(handler):
+    """The handler, with a handle_PROXY that accepts every header."""
+    async def handle_PROXY(server, session, envelope, proxy_data):
+        return True
+
+    handler.handle_PROXY = handle_PROXY
+    return handler
+
+
 def main(argv):
     opts = {}
     it = iter(argv)
@@ -29,6 +40,9 @@ def main(argv):
         opts[name] = value if name == "hostname" else ast.literal_eval(value)
     lmtp = opts.pop("lmtp", False)
     handler_spec = opts.pop("handler", "sink")
+    accept_proxy = handler_spec.endswith("+proxyhook")
+    handler_spec = handler_spec[:-len("+proxyhook")] if accept_proxy \
+        else handler_spec
     if "smtputf8" in opts:
         opts["enable_SMTPUTF8"] = opts.pop("smtputf8")
     if handler_spec == "debugging":
@@ -40,6 +54,8 @@ def main(argv):
         handler = Proxy(host, int(port))
     else:
         handler = Sink()
+    if accept_proxy:
+        handler = with_proxy_hook(handler)
     cls = LMTP if lmtp else SMTP
     attrs = {}
     for attr in ("local_part_limit", "command_size_limit"):

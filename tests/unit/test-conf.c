@@ -145,6 +145,45 @@ static const struct error_case errors[] = {
 	{"listeners = ( { address = \"x:1\"; auth = { sasl = { servce = 1; }; "
 	 "}; } );\n",
 	 "1: unknown setting 'servce' in 'sasl' (did you mean 'service'?)"},
+	{"command_call_limit = -1;\n",
+	 "1: 'command_call_limit' must be between 0 and 2147483647, not -1"},
+	{"command_call_limit = { ABCDEFGHIJKLMNOPQ = 1; };\n",
+	 "1: 'ABCDEFGHIJKLMNOPQ' is not a command"},
+	{"max_recipients = -1;\n",
+	 "1: 'max_recipients' must be between 0 and 2147483647, not -1"},
+	{"max_recipients = \"100\";\n",
+	 "1: 'max_recipients' must be an integer, not a string"},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = 0; } );",
+	 "1: 'proxy_protocol_timeout' must be between 0.001 and 3600 seconds, "
+	 "not 0"},
+	{"listeners = ( { address = \"x:1\";\n"
+	 "  proxy_protocol_timeout = -1.5; } );",
+	 "2: 'proxy_protocol_timeout' must be between 0.001 and 3600 seconds, "
+	 "not -1.5"},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = \"5\"; } );",
+	 "1: 'proxy_protocol_timeout' must be a number of seconds, not a "
+	 "string"},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeot = 5; } );",
+	 "1: unknown setting 'proxy_protocol_timeot' in a listener (did you "
+	 "mean 'proxy_protocol_timeout'?)"},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = 5;\n"
+	 "  proxy_protocol_from = [ \"10.0.0.0/8\", \"10.1.2.3/33\" ]; } );",
+	 "2: 'proxy_protocol_from': \"10.1.2.3/33\" is not an address or a "
+	 "network such as \"192.0.2.0/24\""},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = 5;\n"
+	 "  proxy_protocol_from = [ ]; } );",
+	 "2: 'proxy_protocol_from' must not be empty (leave it out to trust "
+	 "every peer)"},
+	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = 5;\n"
+	 "  proxy_protocol_from = 10; } );",
+	 "2: 'proxy_protocol_from' must be a string or a list of strings, not "
+	 "an integer"},
+	{"listeners = ( { address = \"x:1\";\n"
+	 "  proxy_protocol_from = [ \"10.0.0.1\" ]; } );",
+	 "1: 'proxy_protocol_from' needs 'proxy_protocol_timeout'"},
+	/* PROXY belongs to how a listener is reached, not to sessions */
+	{"proxy_protocol_timeout = 5;\n",
+	 "1: unknown setting 'proxy_protocol_timeout'"},
 };
 
 static void test_errors(void **state)
@@ -341,6 +380,84 @@ static void test_tls_auth(void **state)
 	conf_free(&cfg);
 }
 
+/* test_limits - command_call_limit as a number and as a group, per
+ * listener; max_recipients; the PROXY protocol keys */
+static void test_limits(void **state)
+{
+	struct conf cfg;
+	const struct listener_conf *l0, *l1, *l2;
+	char *error = load(&cfg,
+			   "command_call_limit = 9;\n"
+			   "max_recipients = 100;\n"
+			   "listeners = (\n"
+			   "  { address = \"127.0.0.1:2525\"; },\n"
+			   "  { address = \"127.0.0.1:2526\";\n"
+			   "    command_call_limit = { default = 4; RSET = 2; };\n"
+			   "    max_recipients = 0;\n"
+			   "    proxy_protocol_timeout = 2.5; },\n"
+			   "  { address = \"[::1]:2527\";\n"
+			   "    proxy_protocol_timeout = 5;\n"
+			   "    proxy_protocol_from = [ \"127.0.0.1\",\n"
+			   "                            \"2001:db8::/32\" ]; }\n"
+			   ");\n");
+
+	assert_null(error);
+	conf_finish(&cfg);
+	l0 = &cfg.listeners[0];
+	l1 = &cfg.listeners[1];
+	l2 = &cfg.listeners[2];
+	assert_true(l0->session.smtp.call_limit_enabled);
+	assert_int_equal(l0->session.smtp.call_limit_default, 9);
+	assert_int_equal(l0->session.smtp.n_call_limits, 0);
+	assert_int_equal(l0->session.smtp.max_recipients, 100);
+	assert_int_equal(l0->proxy_timeout_ms, 0);
+	assert_int_equal(l1->session.smtp.call_limit_default, 4);
+	assert_int_equal(l1->session.smtp.n_call_limits, 1);
+	assert_string_equal(l1->session.smtp.call_limits[0].verb, "RSET");
+	assert_int_equal(l1->session.smtp.call_limits[0].limit, 2);
+	assert_int_equal(l1->session.smtp.max_recipients, 0);
+	assert_int_equal(l1->proxy_timeout_ms, 2500);
+	assert_int_equal(l1->n_proxy_from, 0);
+	assert_int_equal(l2->proxy_timeout_ms, 5000);
+	assert_int_equal(l2->n_proxy_from, 2);
+	assert_true(cidr_match(&l2->proxy_from[0], "127.0.0.1"));
+	assert_true(cidr_match(&l2->proxy_from[1], "2001:db8::7"));
+	assert_false(cidr_match_any(l2->proxy_from, 2, "127.0.0.2"));
+	conf_free(&cfg);
+}
+
+/* test_print_proxy - --check-config shows the new keys as they are
+ * written, and what it prints loads back the same */
+static void test_print_proxy(void **state)
+{
+	struct conf cfg;
+	char *error = load(&cfg,
+			   "listeners = ( { address = \"127.0.0.1:2526\";\n"
+			   "    proxy_protocol_timeout = 0.3;\n"
+			   "    proxy_protocol_from = \"10.0.0.0/8\"; } );\n"
+			   "max_recipients = 7;\n");
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	assert_null(error);
+	conf_finish(&cfg);
+	conf_print(&cfg, out);
+	fclose(out);
+	assert_non_null(strstr(text, "    proxy_protocol_timeout = 0.3;\n"
+				     "    proxy_protocol_from = [ "
+				     "\"10.0.0.0/8\" ];\n"));
+	assert_non_null(strstr(text, "max_recipients = 7;\n"));
+	conf_free(&cfg);
+	error = load(&cfg, text);
+	assert_null(error);
+	assert_int_equal(cfg.listeners[0].proxy_timeout_ms, 300);
+	assert_int_equal(cfg.listeners[0].n_proxy_from, 1);
+	assert_int_equal(cfg.session.smtp.max_recipients, 7);
+	conf_free(&cfg);
+	free(text);
+}
+
 static void test_sizes(void **state)
 {
 	uint64_t v;
@@ -382,6 +499,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handlers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tls_auth, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_print_proxy, setup,
 						teardown),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_defaults),

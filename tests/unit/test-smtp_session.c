@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -75,6 +76,17 @@ static void call_limit_2(struct smtp_settings *set)
 	set->call_limit_default = 2;
 	set->call_limits = limits;
 	set->n_call_limits = 1;
+}
+
+static void max_rcpt_2(struct smtp_settings *set)
+{
+	set->max_recipients = 2;
+}
+
+static void max_rcpt_2_lmtp(struct smtp_settings *set)
+{
+	set->max_recipients = 2;
+	set->lmtp = true;
 }
 
 static void local_part_3(struct smtp_settings *set)
@@ -301,6 +313,36 @@ static const struct dialogue dialogues[] = {
 	   "C: FOO", "S: 500 Error: command \"FOO\" not recognized", "C: FOO",
 	   "S: 421 4.7.0 FOO sent too many times"),
 	 SMTP_END_LIMIT},
+	{"max recipients per message", max_rcpt_2,
+	 T(GREETING, "C: HELO x", "S: 250 mx.test", "C: MAIL FROM:<a@b>",
+	   "S: 250 OK", "C: RCPT TO:<c1@d>", "S: 250 OK", "C: RCPT TO:<c2@d>",
+	   "S: 250 OK", "C: RCPT TO:<c3@d>",
+	   "S: 452 4.5.3 Too many recipients",
+	   /* syntax is still checked first */
+	   "C: RCPT TO:", "S: 501 Syntax: RCPT TO: <address>",
+	   "C: RCPT TO:<c4@d>", "S: 452 4.5.3 Too many recipients",
+	   "C: DATA", "S: 354 End data with <CR><LF>.<CR><LF>",
+	   "R: x\r\n.\r\n", "S: 250 OK",
+	   /* the count is per message */
+	   "C: MAIL FROM:<a@b>", "S: 250 OK", "C: RCPT TO:<c1@d>",
+	   "S: 250 OK", "C: RCPT TO:<c2@d>", "S: 250 OK",
+	   "C: RCPT TO:<c3@d>", "S: 452 4.5.3 Too many recipients",
+	   "C: RSET", "S: 250 OK", "C: MAIL FROM:<a@b>", "S: 250 OK",
+	   "C: RCPT TO:<c3@d>", "S: 250 OK"),
+	 SMTP_END_EOF},
+	{"max recipients on lmtp", max_rcpt_2_lmtp,
+	 T(GREETING, "C: LHLO x", EHLO_REPLY, "C: MAIL FROM:<a@b>",
+	   "S: 250 OK", "C: RCPT TO:<c1@d>", "S: 250 OK", "C: RCPT TO:<c2@d>",
+	   "S: 250 OK", "C: RCPT TO:<c3@d>",
+	   "S: 452 4.5.3 Too many recipients", "C: DATA",
+	   "S: 354 End data with <CR><LF>.<CR><LF>", "R: x\r\n.\r\n",
+	   "S: 250 OK", "S: 250 OK"),
+	 SMTP_END_EOF},
+	{"no recipient limit by default", NULL,
+	 T(GREETING, "C: HELO x", "S: 250 mx.test", "C: MAIL FROM:<a@b>",
+	   "S: 250 OK", "C: RCPT TO:<c1@d>", "S: 250 OK", "C: RCPT TO:<c2@d>",
+	   "S: 250 OK", "C: RCPT TO:<c3@d>", "S: 250 OK"),
+	 SMTP_END_EOF},
 	{"auth before and after ehlo", NULL,
 	 T(GREETING, "C: AUTH PLAIN", "S: 503 Error: send EHLO first",
 	   "C: HELO x", "S: 250 mx.test", "C: AUTH PLAIN",
@@ -581,6 +623,107 @@ static void test_lmtp_handler_replies(void **state)
 	dialogue_run(&set, &recorder_handler, &r, t, 0);
 }
 
+/* --- handle_PROXY -------------------------------------------------------- */
+
+struct proxy_seen {
+	bool answer;
+	unsigned calls;
+	char helo_saw[64];
+};
+
+static bool proxy_hook(void *ctx, struct aiosmtpd_session *s,
+		       const struct aiosmtpd_proxy_data *proxy)
+{
+	struct proxy_seen *ps = ctx;
+
+	assert_ptr_equal(s->proxy, proxy);
+	assert_string_equal(proxy->src_addr, "192.0.2.1");
+	ps->calls++;
+	return ps->answer;
+}
+
+static const char *proxy_helo(void *ctx, struct aiosmtpd_session *s,
+			      struct aiosmtpd_envelope *e, const char *name)
+{
+	struct proxy_seen *ps = ctx;
+
+	snprintf(ps->helo_saw, sizeof(ps->helo_saw), "%s:%u",
+		 s->proxy != NULL ? s->proxy->proxy_addr : "none",
+		 s->proxy != NULL ? s->proxy->proxy_port : 0);
+	return NULL;
+}
+
+/* proxy_session - the PROXY step, then "HELO x" if it let the session
+ * through; returns that, with what the server sent in out */
+static bool proxy_session(const struct aiosmtpd_handler *h,
+			  struct proxy_seen *ps, struct sbuf *out)
+{
+	struct aiosmtpd_proxy_data pd = {
+		.version = 1, .command = 1, .family = 1, .protocol = 1,
+		.src_addr = "192.0.2.1", .dst_addr = "192.0.2.2",
+		.src_port = 4000, .dst_port = 25,
+		.proxy_addr = "127.0.0.1", .proxy_port = 5555};
+	struct aiosmtpd_session peer = {.id = "T", .peer_addr = "192.0.2.1"};
+	struct smtp_settings set;
+	struct memstream ms;
+	struct spool *spool = spool_new(NULL);
+	struct smtp_io *io;
+	struct smtp_session *s;
+	bool ok;
+
+	dialogue_settings(&set);
+	memstream_init(&ms, "HELO x\r\n", 8, 0);
+	io = smtp_io_new(&memstream_ops, &ms);
+	s = smtp_session_new(&set, h, ps, io, spool, &peer);
+	ok = smtp_session_proxy(s, &pd);
+	if (ok)
+		smtp_session_run(s);
+	smtp_session_free(&s);
+	smtp_io_free(&io);
+	spool_free(&spool);
+	sbuf_append(out, ms.out.data, ms.out.len);
+	memstream_free(&ms);
+	return ok;
+}
+
+/* test_proxy_hook - aiosmtpd's TestHandlerAcceptReject: a true answer
+ * lets the session go on, a false one ends it before the greeting; with
+ * no hook every header is taken; later hooks see the header too */
+static void test_proxy_hook(void **state)
+{
+	const struct aiosmtpd_handler with = {
+		.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+		.handle_PROXY = proxy_hook,
+		.handle_HELO = proxy_helo,
+	};
+	const struct aiosmtpd_handler without = {
+		.abi_version = AIOSMTPD_HANDLER_ABI_VERSION,
+		.handle_HELO = proxy_helo,
+	};
+	struct proxy_seen ps = {.answer = true};
+	struct sbuf out;
+
+	sbuf_init(&out, 128);
+	assert_true(proxy_session(&with, &ps, &out));
+	assert_int_equal(ps.calls, 1);
+	assert_string_equal(out.data, "220 mx.test ident\r\n250 mx.test\r\n");
+	assert_string_equal(ps.helo_saw, "127.0.0.1:5555");
+
+	sbuf_reset(&out);
+	ps = (struct proxy_seen){.answer = false};
+	assert_false(proxy_session(&with, &ps, &out));
+	assert_int_equal(ps.calls, 1);
+	assert_int_equal(out.len, 0);
+	assert_string_equal(ps.helo_saw, "");
+
+	sbuf_reset(&out);
+	ps = (struct proxy_seen){.answer = false};
+	assert_true(proxy_session(&without, &ps, &out));
+	assert_string_equal(out.data, "220 mx.test ident\r\n250 mx.test\r\n");
+	assert_string_equal(ps.helo_saw, "127.0.0.1:5555");
+	sbuf_free(&out);
+}
+
 /* test_pipelining_one_write - a pipelined group costs one write */
 static void test_pipelining_one_write(void **state)
 {
@@ -645,7 +788,7 @@ static void test_timeout_and_errors(void **state)
 
 int main(void)
 {
-	struct CMUnitTest tests[N_ELEMENTS(dialogues) + 5];
+	struct CMUnitTest tests[N_ELEMENTS(dialogues) + 8];
 	size_t n = 0;
 
 	for (size_t i = 0; i < N_ELEMENTS(dialogues); i++) {
@@ -660,5 +803,6 @@ int main(void)
 		test_pipelining_one_write);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(
 		test_timeout_and_errors);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_proxy_hook);
 	return _cmocka_run_group_tests("smtp_session", tests, n, NULL, NULL);
 }
