@@ -140,6 +140,20 @@ static int key_max_recipients(struct loader *ld, config_setting_t *s,
 	return 0;
 }
 
+/* key_max_connections_per_client - open connections one client address
+ * may have across all workers; 0 means no limit */
+static int key_max_connections_per_client(struct loader *ld,
+					  config_setting_t *s,
+					  struct session_conf *sc)
+{
+	long long v = 0;
+
+	if (cfgread_int(&ld->cr, s, 0, 100000, &v) < 0)
+		return -1;
+	sc->max_connections_per_client = (unsigned)v;
+	return 0;
+}
+
 /* add_call_limit - one per-command entry of command_call_limit */
 static int add_call_limit(struct loader *ld, config_setting_t *s,
 			  struct session_conf *sc)
@@ -214,6 +228,7 @@ static const struct session_key session_keys[] = {
 	{"data_size_limit", key_data_size_limit},
 	{"decode_data", key_decode_data},
 	{"local_part_limit", key_local_part_limit},
+	{"max_connections_per_client", key_max_connections_per_client},
 	{"max_recipients", key_max_recipients},
 	{"smtputf8", key_smtputf8},
 	{"timeout", key_timeout},
@@ -836,6 +851,26 @@ static int key_spool_dir(struct loader *ld, config_setting_t *s)
 	return set_path(ld, s, &ld->cfg->spool_dir);
 }
 
+static int key_stress_timeout(struct loader *ld, config_setting_t *s)
+{
+	long long v = 0;
+
+	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
+		return -1;
+	ld->cfg->stress_timeout = (unsigned)v;
+	return 0;
+}
+
+static int key_queue_timeout(struct loader *ld, config_setting_t *s)
+{
+	long long v = 0;
+
+	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
+		return -1;
+	ld->cfg->queue_timeout = (unsigned)v;
+	return 0;
+}
+
 static int key_shutdown_timeout(struct loader *ld, config_setting_t *s)
 {
 	long long v = 0;
@@ -875,8 +910,10 @@ static const struct global_key global_keys[] = {
 	{"listeners", key_listeners},
 	{"log", key_log},
 	{"pid_file", key_pid_file},
+	{"queue_timeout", key_queue_timeout},
 	{"shutdown_timeout", key_shutdown_timeout},
 	{"spool_dir", key_spool_dir},
+	{"stress_timeout", key_stress_timeout},
 	{"user", key_user},
 	{"workers", key_workers},
 };
@@ -952,6 +989,8 @@ void conf_init(struct conf *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	session_init(&cfg->session);
 	cfg->shutdown_timeout = 30;
+	cfg->stress_timeout = 10;
+	cfg->queue_timeout = 30;
 	/* As many workers as cores are kept ready: a blocking worker per
 	 * core keeps every core busy when sessions are short. */
 	cfg->workers = (struct pool_conf){
@@ -1162,6 +1201,8 @@ static void print_session(const struct session_conf *sc, FILE *out,
 		set->local_part_limit);
 	fprintf(out, "%smax_recipients = %zu;\n", indent,
 		set->max_recipients);
+	fprintf(out, "%smax_connections_per_client = %u;\n", indent,
+		sc->max_connections_per_client);
 	secconf_print(out, indent, &sc->tls, &sc->auth, set);
 	if (!set->call_limit_enabled)
 		return;
@@ -1275,6 +1316,8 @@ static void print_daemon(const struct conf *cfg, FILE *out)
 	if (cfg->spool_dir != NULL)
 		print_string(out, "", "spool_dir", cfg->spool_dir);
 	fprintf(out, "shutdown_timeout = %u;\n", cfg->shutdown_timeout);
+	fprintf(out, "stress_timeout = %u;\n", cfg->stress_timeout);
+	fprintf(out, "queue_timeout = %u;\n", cfg->queue_timeout);
 	fprintf(out,
 		"workers = { min = %u; max = %u; spare = %u; max_use = %u; "
 		"max_idle = %u; };\n",

@@ -30,6 +30,8 @@ struct session_conf {
 	struct smtp_settings smtp; /* hostname/ident set by conf_finish() */
 	struct smtp_call_limit *call_limits; /* smtp.call_limits */
 	unsigned timeout;		     /* seconds of client silence */
+	/* open connections per client address, all workers; 0: no limit */
+	unsigned max_connections_per_client;
 	struct tls_conf tls;		     /* see secconf.h */
 	struct auth_conf auth;
 };
@@ -77,6 +79,11 @@ struct conf {
 	size_t n_listeners;
 	struct handler_conf handler;
 	unsigned shutdown_timeout; /* seconds sessions get to finish */
+	/* Under stress (every worker busy at workers.max): the timeout of
+	 * new sessions and of sessions idle between commands, and how long
+	 * a connection may wait for a worker before it is told 421. */
+	unsigned stress_timeout;
+	unsigned queue_timeout;
 	struct pool_conf workers;
 	char *user;	 /* workers' user; NULL: keep the current one */
 	char *group;	 /* NULL: the user's primary group */

@@ -153,6 +153,13 @@ static const struct error_case errors[] = {
 	 "1: 'max_recipients' must be between 0 and 2147483647, not -1"},
 	{"max_recipients = \"100\";\n",
 	 "1: 'max_recipients' must be an integer, not a string"},
+	{"max_connections_per_client = 100001;\n",
+	 "1: 'max_connections_per_client' must be between 0 and 100000, not "
+	 "100001"},
+	{"stress_timeout = 0;\n",
+	 "1: 'stress_timeout' must be between 1 and 86400, not 0"},
+	{"queue_timeout = \"30s\";\n",
+	 "1: 'queue_timeout' must be an integer, not a string"},
 	{"listeners = ( { address = \"x:1\"; proxy_protocol_timeout = 0; } );",
 	 "1: 'proxy_protocol_timeout' must be between 0.001 and 3600 seconds, "
 	 "not 0"},
@@ -381,7 +388,8 @@ static void test_tls_auth(void **state)
 }
 
 /* test_limits - command_call_limit as a number and as a group, per
- * listener; max_recipients; the PROXY protocol keys */
+ * listener; max_recipients and max_connections_per_client; the PROXY
+ * protocol keys; the stress settings and their defaults */
 static void test_limits(void **state)
 {
 	struct conf cfg;
@@ -389,11 +397,14 @@ static void test_limits(void **state)
 	char *error = load(&cfg,
 			   "command_call_limit = 9;\n"
 			   "max_recipients = 100;\n"
+			   "max_connections_per_client = 10;\n"
+			   "stress_timeout = 3;\n"
 			   "listeners = (\n"
 			   "  { address = \"127.0.0.1:2525\"; },\n"
 			   "  { address = \"127.0.0.1:2526\";\n"
 			   "    command_call_limit = { default = 4; RSET = 2; };\n"
 			   "    max_recipients = 0;\n"
+			   "    max_connections_per_client = 0;\n"
 			   "    proxy_protocol_timeout = 2.5; },\n"
 			   "  { address = \"[::1]:2527\";\n"
 			   "    proxy_protocol_timeout = 5;\n"
@@ -410,6 +421,10 @@ static void test_limits(void **state)
 	assert_int_equal(l0->session.smtp.call_limit_default, 9);
 	assert_int_equal(l0->session.smtp.n_call_limits, 0);
 	assert_int_equal(l0->session.smtp.max_recipients, 100);
+	assert_int_equal(l0->session.max_connections_per_client, 10);
+	assert_int_equal(l1->session.max_connections_per_client, 0);
+	assert_int_equal(cfg.stress_timeout, 3);
+	assert_int_equal(cfg.queue_timeout, 30);
 	assert_int_equal(l0->proxy_timeout_ms, 0);
 	assert_int_equal(l1->session.smtp.call_limit_default, 4);
 	assert_int_equal(l1->session.smtp.n_call_limits, 1);
