@@ -16,19 +16,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "conf.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
 #include "pool.h"
 #include "sockstream.h"
+#include "shared.h"
 #include "status.h"
 #include "worker.h"
 
 #define BACKOFF_FIRST_MS 250
+#define STRESS_CALM_MS 1000 /* free workers for this long end stress */
+#define STRESS_POLL_MS 200  /* how often queues are looked at in stress */
 #define BACKOFF_MAX_MS 30000
 /* A worker that dies sooner than this without a session died "at start". */
 #define EARLY_DEATH_MS 2000
@@ -38,11 +43,9 @@
 struct child {
 	pid_t pid;
 	unsigned generation; /* the fork counter, against pid reuse */
+	int line;	     /* its line in the shared worker table */
 	unsigned epoch;	     /* the configuration it runs */
-	int state;
 	int64_t started;
-	unsigned sessions;
-	unsigned messages;
 };
 
 struct master {
@@ -52,8 +55,12 @@ struct master {
 	struct child *children;
 	size_t n_children;
 	unsigned generation;
-	int status_pipe[2];
+	struct shared *sh;
+	int status_pipe[2]; /* workers wake the master when the pool runs low */
 	int life_pipe[2];
+	bool stress;	      /* every worker busy at workers.max */
+	int64_t calm_since;   /* under stress: since when a worker is free */
+	int64_t *queued_since; /* per listener: waiting with no worker free */
 	bool stopping;
 	int stop_signals;
 	int64_t backoff_ms;
@@ -111,6 +118,8 @@ static void spawn(struct master *m)
 {
 	struct worker_env env = {
 		.service = m->svc,
+		.shared = m->sh,
+		.epoch = m->epoch,
 		.status_fd = m->status_pipe[1],
 		.master_fd = m->life_pipe[0],
 		.close_fds = {m->status_pipe[0], m->life_pipe[1]},
@@ -120,6 +129,11 @@ static void spawn(struct master *m)
 	struct child *c;
 	pid_t pid;
 
+	if ((env.line = shared_worker_claim(m->sh, m->epoch)) < 0) {
+		log_error("no free line in the worker table (%d workers)",
+			  SHARED_WORKERS);
+		return;
+	}
 	/* Until the child has dropped the master's handlers and pipe, a
 	 * signal sent to it would be reported to the master as its own:
 	 * keep every signal blocked across fork(). */
@@ -133,6 +147,7 @@ static void spawn(struct master *m)
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	if (pid < 0) {
 		log_error("fork() failed: %m");
+		shared_worker_free(m->sh, env.line);
 		return;
 	}
 	m->children = xrealloc(m->children,
@@ -141,19 +156,21 @@ static void spawn(struct master *m)
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->generation = env.generation;
+	c->line = env.line;
 	c->epoch = m->epoch;
-	c->state = WORKER_IDLE;
 	c->started = sockstream_now();
 }
 
+/* count - the pool as the workers' lines show it now */
 static struct pool_counts count(const struct master *m)
 {
 	struct pool_counts c = {.total = (unsigned)m->n_children};
+	struct shared_worker_view v;
 
 	for (size_t i = 0; i < m->n_children; i++) {
-		const struct child *ch = &m->children[i];
-
-		c.idle += ch->epoch == m->epoch && ch->state == WORKER_IDLE;
+		shared_worker_read(m->sh, m->children[i].line, &v);
+		c.idle += v.epoch == m->epoch &&
+			  (v.state == WORKER_IDLE || v.state == WORKER_STARTING);
 	}
 	return c;
 }
@@ -195,10 +212,12 @@ static void back_off(struct master *m, pid_t pid)
 /* child_died - forget a worker; log a death that was not asked for */
 static void child_died(struct master *m, struct child *c, int wstatus)
 {
-	bool early = c->sessions == 0 &&
-		     sockstream_now() - c->started < EARLY_DEATH_MS;
-	bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+	struct shared_worker_view v;
+	bool early, clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 
+	shared_worker_read(m->sh, c->line, &v);
+	early = v.sessions == 0 &&
+		sockstream_now() - c->started < EARLY_DEATH_MS;
 	if (WIFSIGNALED(wstatus)) {
 		if (!m->stopping)
 			log_warning("worker %d killed by signal %d",
@@ -209,10 +228,13 @@ static void child_died(struct master *m, struct child *c, int wstatus)
 	}
 	if (!clean && early && !m->stopping)
 		back_off(m, c->pid);
-	else if (clean && c->sessions > 0)
+	else if (clean && v.sessions > 0)
 		m->backoff_ms = 0;
-	m->sessions_done += c->sessions;
-	m->messages_done += c->messages;
+	m->sessions_done += v.sessions;
+	m->messages_done += v.messages;
+	/* A worker killed in a session leaves its client counted. */
+	shared_client_leave(m->sh, v.client_slot);
+	shared_worker_free(m->sh, c->line);
 	*c = m->children[--m->n_children];
 }
 
@@ -228,6 +250,8 @@ static void reap(struct master *m)
 	}
 }
 
+/* read_status - a worker found the pool low; the loop looks again at
+ * the worker table, the records only say who woke us */
 static void read_status(struct master *m)
 {
 	struct worker_status st;
@@ -242,9 +266,7 @@ static void read_status(struct master *m)
 		c = find_child(m, st.pid);
 		if (c == NULL || c->generation != st.generation)
 			continue; /* reaped already, or an older process */
-		c->state = st.state;
-		c->sessions = st.sessions;
-		c->messages = st.messages;
+		log_debug("worker %d busy, %u ready", (int)st.pid, st.ready);
 	}
 }
 
@@ -255,12 +277,14 @@ static void pool_status(const struct master *m, char *buf, size_t size)
 {
 	unsigned long long sessions = m->sessions_done;
 	unsigned long long messages = m->messages_done;
+	struct shared_worker_view v;
 	unsigned busy = 0;
 
 	for (size_t i = 0; i < m->n_children; i++) {
-		busy += m->children[i].state == WORKER_BUSY;
-		sessions += m->children[i].sessions;
-		messages += m->children[i].messages;
+		shared_worker_read(m->sh, m->children[i].line, &v);
+		busy += v.state == WORKER_BUSY;
+		sessions += v.sessions;
+		messages += v.messages;
 	}
 	snprintf(buf, size, "%u busy, %zu idle, %llu sessions, %llu messages",
 		 busy, m->n_children - busy, sessions, messages);
@@ -316,6 +340,10 @@ static void reload(struct master *m)
 	free(m->svc);
 	m->svc = next;
 	m->epoch++;
+	m->queued_since = xrealloc(m->queued_since, next->n_listeners *
+							   sizeof(*m->queued_since));
+	memset(m->queued_since, 0,
+	       next->n_listeners * sizeof(*m->queued_since));
 	m->backoff_ms = 0;
 	m->next_spawn = 0;
 	retire_old(m);
@@ -377,6 +405,92 @@ static void handle_signals(struct master *m)
 	}
 }
 
+/* --- overload ------------------------------------------------------------ */
+
+/* update_stress - the pool is under stress while every worker is busy at
+ * workers.max: workers then shorten timeouts, and connections that wait
+ * too long for a worker are turned away */
+static void update_stress(struct master *m)
+{
+	const struct conf *cfg = &m->svc->conf;
+	struct pool_counts c = count(m);
+	bool stress = !m->stopping && c.total >= cfg->workers.max &&
+		      c.idle == 0;
+	int64_t now = sockstream_now();
+
+	/* Stress ends only after a worker has been free for a while: the
+	 * pool is not out of trouble each time one session ends and the
+	 * next connection is about to be accepted. */
+	if (m->stress && !stress && !m->stopping) {
+		if (m->calm_since == 0)
+			m->calm_since = now;
+		if (now - m->calm_since < STRESS_CALM_MS)
+			return;
+	}
+	m->calm_since = 0;
+	if (stress == m->stress)
+		return;
+	m->stress = stress;
+	shared_set_stress(m->sh, stress);
+	for (size_t i = 0; i < m->svc->n_listeners; i++)
+		m->queued_since[i] = 0;
+	if (stress)
+		log_warning("stress: all %u workers busy; sessions idle for %u "
+			    "s are cut, connections waiting %u s for a "
+			    "worker get 421",
+			    cfg->workers.max, cfg->stress_timeout,
+			    cfg->queue_timeout);
+	else if (!m->stopping)
+		log_info("stress over: workers free again");
+}
+
+/* turn_away - 421 to every connection waiting on l: under stress they
+ * have waited queue_timeout for a worker already, and would otherwise
+ * wait until the client gives up */
+static void turn_away(const struct master *m, const struct listener *l)
+{
+	static const char reply[] =
+		"421 4.3.2 Service currently unavailable\r\n";
+	bool tls = l->conf->session.tls.mode == TLS_MODE_IMPLICIT;
+	unsigned n = 0;
+	int fd;
+
+	while (n < 1024 && (fd = accept4(l->fd, NULL, NULL,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		/* An SMTPS client expects a handshake, not text: it is
+		 * only closed. */
+		if (!tls)
+			(void)send(fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL);
+		close(fd);
+		n++;
+	}
+	if (n > 0)
+		log_warning("stress: %u connection(s) to %s waited %u s for a "
+			    "worker: told 421 and closed",
+			    n, l->bound, m->svc->conf.queue_timeout);
+}
+
+/* watch_queues - under stress, listeners with connections waiting; one
+ * that has had them for queue_timeout is turned away */
+static void watch_queues(struct master *m, const struct pollfd *pfd)
+{
+	int64_t now = sockstream_now();
+
+	for (size_t i = 0; i < m->svc->n_listeners; i++) {
+		if (!(pfd[i].revents & POLLIN)) {
+			m->queued_since[i] = 0;
+			continue;
+		}
+		if (m->queued_since[i] == 0)
+			m->queued_since[i] = now;
+		if (now - m->queued_since[i] >=
+		    (int64_t)m->svc->conf.queue_timeout * 1000) {
+			turn_away(m, &m->svc->listeners[i]);
+			m->queued_since[i] = 0;
+		}
+	}
+}
+
 /* --- the loop ------------------------------------------------------------ */
 
 static void print_bound(const struct service *svc)
@@ -420,20 +534,58 @@ static int poll_timeout(const struct master *m)
 	return (int)wait;
 }
 
+/* poll_set - the signal and wake pipes, and the listeners under stress */
+static size_t poll_set(struct master *m, struct pollfd **pfd)
+{
+	size_t n = 2 + (m->stress ? m->svc->n_listeners : 0);
+
+	*pfd = xrealloc(*pfd, n * sizeof(**pfd));
+	(*pfd)[0] = (struct pollfd){.fd = signal_pipe[0], .events = POLLIN};
+	(*pfd)[1] = (struct pollfd){.fd = m->status_pipe[0], .events = POLLIN};
+	for (size_t i = 2; i < n; i++)
+		(*pfd)[i] = (struct pollfd){.fd = m->svc->listeners[i - 2].fd,
+					    .events = POLLIN};
+	return n;
+}
+
+/* one_pass - wait for something to do, then do it */
+static void one_pass(struct master *m, struct pollfd **pfd)
+{
+	size_t n = poll_set(m, pfd);
+	int timeout = poll_timeout(m);
+	bool stress = m->stress;
+
+	/* Under stress the queues are looked at often. */
+	if (stress && (timeout < 0 || timeout > STRESS_POLL_MS))
+		timeout = STRESS_POLL_MS;
+	if (poll(*pfd, n, timeout) < 0 && errno != EINTR)
+		log_panic("master poll() failed: %m");
+	if ((*pfd)[1].revents & POLLIN)
+		read_status(m);
+	handle_signals(m);
+	if (stress && m->stress)
+		watch_queues(m, *pfd + 2);
+	spawn_wanted(m);
+	update_stress(m);
+	update_status(m);
+}
+
 int master_run(const struct master_opts *opts)
 {
 	struct master m = {.opts = opts, .svc = opts->service};
+	struct pollfd *pfd = NULL;
 	char *pid_file = NULL;
-	struct pollfd pfd[2];
 
 	setup_signals();
 	if (pipe2(m.status_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(m.life_pipe, O_CLOEXEC) < 0)
 		log_fatal(1, "pipe2() failed: %m");
 	(void)fcntl(m.status_pipe[0], F_SETFL, O_NONBLOCK);
+	m.sh = shared_create();
 	if (m.svc->conf.pid_file != NULL)
 		pid_file = xstrdup(m.svc->conf.pid_file);
 	write_pid_file(pid_file);
+	m.queued_since = xcalloc(m.svc->n_listeners, sizeof(*m.queued_since));
 	spawn_wanted(&m);
 	print_bound(m.svc);
 	log_info("ready: workers min %u max %u spare %u",
@@ -441,23 +593,17 @@ int master_run(const struct master_opts *opts)
 		 m.svc->conf.workers.spare);
 	notify_send("READY=1\nMAINPID=%d", (int)getpid());
 
-	pfd[0] = (struct pollfd){.fd = signal_pipe[0], .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = m.status_pipe[0], .events = POLLIN};
-	while (!m.stopping || m.n_children > 0) {
-		if (poll(pfd, 2, poll_timeout(&m)) < 0 && errno != EINTR)
-			log_panic("master poll() failed: %m");
-		if (pfd[1].revents & POLLIN)
-			read_status(&m);
-		handle_signals(&m);
-		spawn_wanted(&m);
-		update_status(&m);
-	}
+	while (!m.stopping || m.n_children > 0)
+		one_pass(&m, &pfd);
 	service_close(m.svc, true);
 	free(m.svc);
 	if (pid_file != NULL)
 		(void)unlink(pid_file);
 	free(pid_file);
+	free(pfd);
+	free(m.queued_since);
 	free(m.children);
+	shared_destroy(&m.sh);
 	log_info("stopped");
 	return m.stop_signals > 1 ? 1 : 0;
 }

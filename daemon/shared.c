@@ -25,11 +25,23 @@ struct client_slot {
 	unsigned count;
 };
 
+/* One worker's line: written by the worker (state, counts) and by the
+ * master (claim, free); each field is read and written whole. */
+struct worker_line {
+	atomic_int state;
+	atomic_uint epoch;
+	atomic_uint sessions;
+	atomic_uint messages;
+	atomic_int client_slot;
+};
+
 struct shared {
 	pthread_mutex_t lock;
 	atomic_bool stress;
 	bool warned_full;
+	atomic_int lines_used; /* one past the highest line ever claimed */
 	struct client_slot clients[SHARED_CLIENTS];
+	struct worker_line workers[SHARED_WORKERS];
 };
 
 struct shared *shared_create(void)
@@ -169,4 +181,67 @@ void shared_set_stress(struct shared *sh, bool on)
 bool shared_stress(const struct shared *sh)
 {
 	return atomic_load((atomic_bool *)&sh->stress);
+}
+
+int shared_worker_claim(struct shared *sh, unsigned epoch)
+{
+	for (int i = 0; i < SHARED_WORKERS; i++) {
+		struct worker_line *w = &sh->workers[i];
+
+		if (atomic_load(&w->state) != WORKER_FREE)
+			continue;
+		atomic_store(&w->epoch, epoch);
+		atomic_store(&w->sessions, 0);
+		atomic_store(&w->messages, 0);
+		atomic_store(&w->client_slot, -1);
+		atomic_store(&w->state, WORKER_STARTING);
+		if (i >= atomic_load(&sh->lines_used))
+			atomic_store(&sh->lines_used, i + 1);
+		return i;
+	}
+	return -1;
+}
+
+void shared_worker_free(struct shared *sh, int line)
+{
+	if (line >= 0 && line < SHARED_WORKERS)
+		atomic_store(&sh->workers[line].state, WORKER_FREE);
+}
+
+void shared_worker_read(struct shared *sh, int line,
+			struct shared_worker_view *v)
+{
+	struct worker_line *w = &sh->workers[line];
+
+	v->state = (enum worker_state)atomic_load(&w->state);
+	v->epoch = atomic_load(&w->epoch);
+	v->sessions = atomic_load(&w->sessions);
+	v->messages = atomic_load(&w->messages);
+	v->client_slot = atomic_load(&w->client_slot);
+}
+
+void shared_worker_set(struct shared *sh, int line, enum worker_state state,
+		       unsigned sessions, unsigned messages, int client_slot)
+{
+	struct worker_line *w = &sh->workers[line];
+
+	atomic_store(&w->sessions, sessions);
+	atomic_store(&w->messages, messages);
+	atomic_store(&w->client_slot, client_slot);
+	atomic_store(&w->state, state);
+}
+
+unsigned shared_ready(struct shared *sh, unsigned epoch)
+{
+	int used = atomic_load(&sh->lines_used);
+	unsigned n = 0;
+
+	for (int i = 0; i < used; i++) {
+		struct worker_line *w = &sh->workers[i];
+		int state = atomic_load(&w->state);
+
+		n += (state == WORKER_IDLE || state == WORKER_STARTING) &&
+		     atomic_load(&w->epoch) == epoch;
+	}
+	return n;
 }

@@ -31,22 +31,48 @@ static int wait_for(struct sockstream *ss, short events, int64_t ms)
 	return 0;
 }
 
+/* STRESS_POLL_MS - how often an idle session looks whether the pool
+ * has come under stress */
+#define STRESS_POLL_MS 1000
+
+/* idle_limit - while the engine waits for a command, the end of the
+ * stress allowance if the pool is under stress, else deadline; *poll_ms
+ * caps the wait so that stress starting later is noticed */
+static int64_t idle_limit(struct sockstream *ss, int64_t deadline,
+			  int64_t *poll_ms)
+{
+	int64_t idle_since = ss->deadline - ss->timeout_ms;
+	int64_t cut = idle_since + ss->stress_ms;
+
+	if (ss->stressed == NULL || cut >= deadline)
+		return deadline;
+	*poll_ms = STRESS_POLL_MS;
+	if (!ss->stressed(ss->stress_ctx))
+		return deadline;
+	return cut;
+}
+
 int sockstream_wait(struct sockstream *ss, short events, int64_t deadline,
 		    bool interruptible)
 {
-	int64_t now = sockstream_now(), limit = deadline;
+	int64_t now = sockstream_now(), limit = deadline, poll_ms = -1;
 	int64_t stop = interruptible ? ss->stop_deadline() : -1;
 
 	if (stop >= 0 && now >= stop) {
 		errno = ECANCELED;
 		return -1;
 	}
-	if (now >= deadline) {
+	if (interruptible)
+		limit = idle_limit(ss, deadline, &poll_ms);
+	if (now >= limit) {
+		ss->stress_cut = limit < deadline || ss->stress_short;
 		errno = ETIMEDOUT;
 		return -1;
 	}
 	if (stop >= 0 && stop < limit)
 		limit = stop;
+	if (poll_ms > 0 && limit - now > poll_ms)
+		limit = now + poll_ms;
 	return wait_for(ss, events, limit - now);
 }
 
@@ -113,5 +139,21 @@ void sockstream_init(struct sockstream *ss, int fd, unsigned timeout_sec,
 	ss->timeout_ms = (int64_t)timeout_sec * 1000;
 	ss->stop_deadline = stop_deadline;
 	ss->wait_mask = wait_mask;
+	ss->stressed = NULL;
+	ss->stress_short = false;
+	ss->stress_cut = false;
 	sock_restart_timer(ss);
+}
+
+void sockstream_stress(struct sockstream *ss, bool (*stressed)(void *ctx),
+		       void *ctx, unsigned stress_sec)
+{
+	ss->stressed = stressed;
+	ss->stress_ctx = ctx;
+	ss->stress_ms = (int64_t)stress_sec * 1000;
+	if (stressed(ctx) && ss->stress_ms < ss->timeout_ms) {
+		ss->timeout_ms = ss->stress_ms;
+		ss->stress_short = true;
+		sock_restart_timer(ss);
+	}
 }

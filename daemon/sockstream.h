@@ -6,6 +6,11 @@
  * under the same timeout.  While the daemon stops, reads between commands
  * also end at the stop deadline (ECANCELED), so a session is told 421 and
  * closed; reads inside a message are not cut short.
+ *
+ * Under stress (sockstream_stress()), a session that starts then gets the
+ * shorter stress timeout throughout, and a session of any age waiting for
+ * its next command is cut once it has been idle that long (ETIMEDOUT, with
+ * stress_cut set), so slow and idle clients give their worker up first.
  */
 #ifndef AIOSMTPD_SOCKSTREAM_H
 #define AIOSMTPD_SOCKSTREAM_H
@@ -23,12 +28,22 @@ struct sockstream {
 	/* The moment sessions must end, or -1 while the daemon runs. */
 	int64_t (*stop_deadline)(void);
 	const sigset_t *wait_mask; /* the signal mask inside ppoll() */
+	/* Stress: NULL, or whether the pool is under stress now. */
+	bool (*stressed)(void *ctx);
+	void *stress_ctx;
+	int64_t stress_ms;
+	bool stress_short; /* set up under stress: timeout_ms is stress_ms */
+	bool stress_cut;   /* the session timed out on a stress limit */
 };
 
 extern const struct smtp_stream_ops sockstream_ops;
 
 void sockstream_init(struct sockstream *ss, int fd, unsigned timeout_sec,
 		     int64_t (*stop_deadline)(void), const sigset_t *wait_mask);
+/* sockstream_stress - apply stress_sec while stressed(ctx) is true; a
+ * stream set up under stress gets it as its timeout from the start */
+void sockstream_stress(struct sockstream *ss, bool (*stressed)(void *ctx),
+		       void *ctx, unsigned stress_sec);
 /* sockstream_now - monotonic milliseconds */
 int64_t sockstream_now(void);
 /*

@@ -40,7 +40,10 @@ static sigset_t wait_mask;
 struct worker {
 	const struct worker_env *env;
 	struct spool *spool;
-	struct worker_status status;
+	struct worker_status status; /* the record for the status pipe */
+	unsigned sessions;	     /* served so far */
+	unsigned messages;	     /* accepted so far */
+	int client_slot;	     /* the session's per-client count, or -1 */
 	uint64_t id_seed;
 	unsigned id_counter;
 };
@@ -96,16 +99,65 @@ static void setup_signals(void)
 	sigemptyset(&wait_mask);
 }
 
+/* report - the worker's line in the table; the master is woken only
+ * when a busy worker leaves fewer ready workers than workers.spare (or
+ * none), since only then may the pool need a new worker or be under
+ * stress */
 static void report(struct worker *w, enum worker_state state)
 {
+	const struct worker_env *env = w->env;
+	unsigned spare = env->service->conf.workers.spare;
 	ssize_t n;
 
+	shared_worker_set(env->shared, env->line, state, w->sessions,
+			  w->messages, w->client_slot);
+	if (state != WORKER_BUSY)
+		return;
+	w->status.ready = shared_ready(env->shared, env->epoch);
+	if (w->status.ready >= spare && w->status.ready > 0)
+		return;
 	w->status.state = (int)state;
 	do {
-		n = write(w->env->status_fd, &w->status, sizeof(w->status));
+		n = write(env->status_fd, &w->status, sizeof(w->status));
 	} while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(w->status) && state != WORKER_EXITING)
+	if (n != (ssize_t)sizeof(w->status))
 		stop_requested = 1; /* the master is gone */
+}
+
+/* too_many - max_connections_per_client: count this connection against
+ * its client address across the pool, or turn it away with 421 (an
+ * SMTPS client, which expects a handshake, is only closed) */
+static bool too_many(struct worker *w, int fd, const struct listener *l,
+		     const struct aiosmtpd_session *peer, const char *id,
+		     const char *client)
+{
+	static const char reply[] = "421 4.7.0 Too many connections\r\n";
+	const struct session_conf *sc = &l->conf->session;
+
+	if (peer->peer_family == AF_UNIX || sc->max_connections_per_client == 0)
+		return false;
+	w->client_slot = shared_client_enter(w->env->shared, peer->peer_addr,
+					     sc->max_connections_per_client);
+	if (w->client_slot != -1) {
+		/* on the worker's line, for the master to give back should
+		 * this worker die in the session */
+		shared_worker_set(w->env->shared, w->env->line, WORKER_BUSY,
+				  w->sessions, w->messages, w->client_slot);
+		return false;
+	}
+	if (sc->tls.mode != TLS_MODE_IMPLICIT)
+		(void)send(fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL);
+	log_warning("%s %s refused: more than %u connections from %s "
+		    "(max_connections_per_client)",
+		    id, client, sc->max_connections_per_client,
+		    peer->peer_addr);
+	return true;
+}
+
+/* stressed - the pool is under stress: sessions get stress_timeout */
+static bool stressed(void *ctx)
+{
+	return shared_stress(ctx);
 }
 
 /* session_id - twelve hex digits, unique enough to grep for */
@@ -203,7 +255,11 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	    (proxy = proxy_step(fd, l, &peer, addr, sizeof(addr), client,
 				sizeof(client))) == NULL)
 		goto done;
+	if (too_many(w, fd, l, &peer, id, client))
+		goto done;
 	sockstream_init(&ss, fd, sc->timeout, stop_deadline, &wait_mask);
+	sockstream_stress(&ss, stressed, w->env->shared,
+			  w->env->service->conf.stress_timeout);
 	sec = secure_new(l->conf, tls_contexts_find(w->env->service->tls,
 						    l->conf),
 			 &ss, id, client);
@@ -227,15 +283,20 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	else
 		end = smtp_session_run(session);
 	stats = smtp_session_stats(session);
+	if (ss.stress_cut)
+		log_warning("%s %s stress: session cut after %u s idle",
+			    id, client, w->env->service->conf.stress_timeout);
 	log_info("%s %s disconnect reason=%s commands=%u messages=%u "
 		 "rejected=%u",
 		 id, client, smtp_session_end_name(end), stats->commands,
 		 stats->messages, stats->rejected);
-	w->status.messages += stats->messages;
+	w->messages += stats->messages;
 	smtp_session_free(&session);
 	smtp_io_free(&io);
 done:
-	w->status.sessions++;
+	w->sessions++;
+	shared_client_leave(w->env->shared, w->client_slot);
+	w->client_slot = -1;
 	secure_free(&sec);
 	spool_reset(w->spool);
 	free(proxy);
@@ -281,7 +342,7 @@ static int idle_wait(const struct worker *w, int64_t idle_since)
 static bool worn_out(const struct worker *w)
 {
 	return stop_requested || retire_requested ||
-	       w->status.sessions >= w->env->service->conf.workers.max_use;
+	       w->sessions >= w->env->service->conf.workers.max_use;
 }
 
 /* watch - an epoll set of the listeners and the master's pipe; the
@@ -358,7 +419,7 @@ void worker_main(const struct worker_env *env)
 					? svc->conf.spool_dir
 				: tmp != NULL && *tmp != '\0' ? tmp
 							      : "/tmp";
-	struct worker w = {.env = env};
+	struct worker w = {.env = env, .client_slot = -1};
 	const char *error;
 
 	setup_signals();
@@ -381,7 +442,7 @@ void worker_main(const struct worker_env *env)
 	w.spool = spool_new(spool_dir);
 	report(&w, WORKER_IDLE);
 	worker_loop(&w);
-	report(&w, WORKER_EXITING);
+	report(&w, WORKER_LEAVING);
 	spool_free(&w.spool);
 	_exit(0);
 }

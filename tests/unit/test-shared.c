@@ -1,5 +1,5 @@
 /*
- * test-shared.c - per-client connection counts shared across processes
+ * test-shared.c - the region the master shares with its workers
  */
 #include "config.h"
 
@@ -94,6 +94,48 @@ static void test_stress(void **state)
 	shared_destroy(&sh);
 }
 
+/* The worker table: lines are reused after free, a worker's writes in
+ * its own process are what the master reads, and only starting or idle
+ * workers of the current epoch count as ready. */
+static void test_worker_table(void **state)
+{
+	struct shared *sh = shared_create();
+	struct shared_worker_view v;
+	int a = shared_worker_claim(sh, 1), b = shared_worker_claim(sh, 1);
+	pid_t pid;
+	int status;
+
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 1);
+	assert_int_equal(shared_ready(sh, 1), 2);
+	assert_int_equal(shared_ready(sh, 2), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		shared_worker_set(sh, b, WORKER_BUSY, 7, 3, 42);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	shared_worker_read(sh, b, &v);
+	assert_int_equal(v.state, WORKER_BUSY);
+	assert_int_equal(v.epoch, 1);
+	assert_int_equal(v.sessions, 7);
+	assert_int_equal(v.messages, 3);
+	assert_int_equal(v.client_slot, 42);
+	assert_int_equal(shared_ready(sh, 1), 1);
+	shared_worker_set(sh, a, WORKER_LEAVING, 0, 0, -1);
+	assert_int_equal(shared_ready(sh, 1), 0);
+	shared_worker_free(sh, a);
+	/* a freed line is claimed again, clean */
+	assert_int_equal(shared_worker_claim(sh, 2), a);
+	shared_worker_read(sh, a, &v);
+	assert_int_equal(v.state, WORKER_STARTING);
+	assert_int_equal(v.sessions, 0);
+	assert_int_equal(v.client_slot, -1);
+	assert_int_equal(shared_ready(sh, 2), 1);
+	shared_destroy(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -101,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_across_processes),
 		cmocka_unit_test(test_many_clients),
 		cmocka_unit_test(test_stress),
+		cmocka_unit_test(test_worker_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
