@@ -87,6 +87,18 @@ static int key_smtputf8(struct loader *ld, config_setting_t *s,
 	return cfgread_bool(&ld->cr, s, &sc->smtp.smtputf8);
 }
 
+/* read_unsigned - an integer setting between min and max, into *out */
+static int read_unsigned(struct loader *ld, config_setting_t *s,
+			 long long min, long long max, unsigned *out)
+{
+	long long v = 0;
+
+	if (cfgread_int(&ld->cr, s, min, max, &v) < 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int key_decode_data(struct loader *ld, config_setting_t *s,
 			   struct session_conf *sc)
 {
@@ -96,12 +108,7 @@ static int key_decode_data(struct loader *ld, config_setting_t *s,
 static int key_timeout(struct loader *ld, config_setting_t *s,
 		       struct session_conf *sc)
 {
-	long long v = 0;
-
-	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
-		return -1;
-	sc->timeout = (unsigned)v;
-	return 0;
+	return read_unsigned(ld, s, 1, 86400, &sc->timeout);
 }
 
 static int key_command_size_limit(struct loader *ld, config_setting_t *s,
@@ -146,12 +153,8 @@ static int key_max_connections_per_client(struct loader *ld,
 					  config_setting_t *s,
 					  struct session_conf *sc)
 {
-	long long v = 0;
-
-	if (cfgread_int(&ld->cr, s, 0, 100000, &v) < 0)
-		return -1;
-	sc->max_connections_per_client = (unsigned)v;
-	return 0;
+	return read_unsigned(ld, s, 0, 100000,
+			     &sc->max_connections_per_client);
 }
 
 /* add_call_limit - one per-command entry of command_call_limit */
@@ -853,32 +856,17 @@ static int key_spool_dir(struct loader *ld, config_setting_t *s)
 
 static int key_stress_timeout(struct loader *ld, config_setting_t *s)
 {
-	long long v = 0;
-
-	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
-		return -1;
-	ld->cfg->stress_timeout = (unsigned)v;
-	return 0;
+	return read_unsigned(ld, s, 1, 86400, &ld->cfg->stress_timeout);
 }
 
 static int key_queue_timeout(struct loader *ld, config_setting_t *s)
 {
-	long long v = 0;
-
-	if (cfgread_int(&ld->cr, s, 1, 86400, &v) < 0)
-		return -1;
-	ld->cfg->queue_timeout = (unsigned)v;
-	return 0;
+	return read_unsigned(ld, s, 1, 86400, &ld->cfg->queue_timeout);
 }
 
 static int key_shutdown_timeout(struct loader *ld, config_setting_t *s)
 {
-	long long v = 0;
-
-	if (cfgread_int(&ld->cr, s, 0, 86400, &v) < 0)
-		return -1;
-	ld->cfg->shutdown_timeout = (unsigned)v;
-	return 0;
+	return read_unsigned(ld, s, 0, 86400, &ld->cfg->shutdown_timeout);
 }
 
 static int key_handler(struct loader *ld, config_setting_t *s)
