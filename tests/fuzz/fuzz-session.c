@@ -19,55 +19,10 @@
 #include "aiosmtpd/handler.h"
 #include "fuzz.h"
 #include "log.h"
-#include "sbuf.h"
+#include "memstream.h"
 #include "smtp_io.h"
 #include "smtp_session.h"
 #include "spool.h"
-
-struct memstream {
-	const uint8_t *in;
-	size_t len, pos, chunk;
-	int end_errno;
-	struct sbuf out;
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len, bool intr)
-{
-	struct memstream *ms = ctx;
-	size_t n = ms->len - ms->pos;
-
-	(void)intr;
-	if (n == 0) {
-		if (ms->end_errno != 0) {
-			errno = ms->end_errno;
-			return -1;
-		}
-		return 0;
-	}
-	if (ms->chunk != 0 && n > ms->chunk)
-		n = ms->chunk;
-	if (n > len)
-		n = len;
-	memcpy(buf, ms->in + ms->pos, n);
-	ms->pos += n;
-	return (ssize_t)n;
-}
-
-static int mem_write(void *ctx, const void *buf, size_t len)
-{
-	struct memstream *ms = ctx;
-
-	sbuf_append(&ms->out, buf, len);
-	return 0;
-}
-
-static void mem_restart(void *ctx)
-{
-	(void)ctx;
-}
-
-static const struct smtp_stream_ops mem_ops = {
-	.read = mem_read, .write = mem_write, .restart_timer = mem_restart};
 
 /* --- a handler with every hook, answering from the input ------------------ */
 
@@ -227,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					.peer_addr = "127.0.0.1",
 					.peer_port = 4000};
 	struct smtp_settings set;
-	struct memstream ms = {0};
+	struct memstream ms;
 	struct spool *spool;
 	struct smtp_session *s;
 	struct smtp_io *io;
@@ -238,20 +193,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_set_level(LOG_LEVEL_ERROR);
 	settings(data[0], data[1], &set);
 	c = data[2];
-	ms.in = data + 3;
-	ms.len = size - 3;
-	ms.chunk = ((c >> 1) & 7) == 0 ? 0 : 1u << (((c >> 1) & 7) - 1);
-	ms.end_errno = ends[(c >> 4) & 3];
+	memstream_init(&ms, (const char *)data + 3, size - 3,
+		       ((c >> 1) & 7) == 0 ? 0 : 1u << (((c >> 1) & 7) - 1));
+	ms.fail_read_errno = ends[(c >> 4) & 3];
 	pd.src_port += (c >> 6) & 1;
-	sbuf_init(&ms.out, 1024);
 	spool = spool_new(NULL);
-	io = smtp_io_new(&mem_ops, &ms);
+	io = smtp_io_new(&memstream_ops, &ms);
 	s = smtp_session_new(&set, (c & 1) ? &no_hooks : &every_hook, NULL, io,
 			     spool, &peer);
 	if (smtp_session_proxy(s, &pd)) {
 		(void)smtp_session_run(s);
 		/* It read everything, or it ended on a reply (QUIT, limits). */
-		FUZZ_CHECK(ms.pos == ms.len || ms.out.len > 0);
+		FUZZ_CHECK(ms.pos == ms.in_len || ms.out.len > 0);
 	} else {
 		FUZZ_CHECK(ms.pos == 0 && ms.out.len == 0);
 	}
@@ -259,6 +212,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	smtp_session_free(&s);
 	smtp_io_free(&io);
 	spool_free(&spool);
-	sbuf_free(&ms.out);
+	memstream_free(&ms);
 	return 0;
 }

@@ -22,48 +22,10 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "memstream.h"
 #include "sbuf.h"
 #include "smtp_auth.h"
 #include "smtp_io.h"
-
-/* --- the client: octets from the input, replies into a buffer ---------- */
-
-struct memstream {
-	const uint8_t *in;
-	size_t len, pos, chunk;
-	struct sbuf out;
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len, bool intr)
-{
-	struct memstream *ms = ctx;
-	size_t n = ms->len - ms->pos;
-
-	(void)intr;
-	if (ms->chunk != 0 && n > ms->chunk)
-		n = ms->chunk;
-	if (n > len)
-		n = len;
-	memcpy(buf, ms->in + ms->pos, n);
-	ms->pos += n;
-	return (ssize_t)n;
-}
-
-static int mem_write(void *ctx, const void *buf, size_t len)
-{
-	struct memstream *ms = ctx;
-
-	sbuf_append(&ms->out, buf, len);
-	return 0;
-}
-
-static void mem_restart(void *ctx)
-{
-	(void)ctx;
-}
-
-static const struct smtp_stream_ops mem_ops = {
-	.read = mem_read, .write = mem_write, .restart_timer = mem_restart};
 
 /* --- the back end: a model of SASL --------------------------------------- */
 
@@ -213,12 +175,12 @@ static void exchange(const uint8_t *data, size_t size)
 {
 	static const char *const mechanisms[] = {"PLAIN", "LOGIN", "XBINARY",
 						 "PLAIN"};
-	struct memstream ms = {0};
+	struct memstream ms;
 	struct model m = {0};
 	enum smtp_io_status io_status;
 	enum smtp_auth_status st;
 	struct smtp_io *io;
-	const uint8_t *nl;
+	const char *nl;
 	char *initial = NULL;
 	size_t n;
 	uint8_t c;
@@ -226,23 +188,21 @@ static void exchange(const uint8_t *data, size_t size)
 	if (size < 1)
 		return;
 	c = data[0];
-	ms.in = data + 1;
-	ms.len = size - 1;
-	ms.chunk = (c >> 3) & 7;
+	memstream_init(&ms, (const char *)data + 1, size - 1, (c >> 3) & 7);
 	if (c & 0x04) {
 		/* the initial response: the first line, as the command
 		 * parser hands it on (no NUL, no line end) */
-		nl = memchr(ms.in, '\n', ms.len);
-		n = nl != NULL ? (size_t)(nl - ms.in) : ms.len;
-
-		if (memchr(ms.in, '\0', n) != NULL)
+		nl = memchr(ms.in, '\n', ms.in_len);
+		n = nl != NULL ? (size_t)(nl - ms.in) : ms.in_len;
+		if (memchr(ms.in, '\0', n) != NULL) {
+			memstream_free(&ms);
 			return;
-		initial = strndup((const char *)ms.in, n);
+		}
+		initial = strndup(ms.in, n);
 		ms.pos = nl != NULL ? n + 1 : n;
 	}
-	sbuf_init(&ms.out, 256);
 	sbuf_init(&m.given, 64);
-	io = smtp_io_new(&mem_ops, &ms);
+	io = smtp_io_new(&memstream_ops, &ms);
 	st = smtp_auth_exchange(io, &model_ops, &m, mechanisms[c & 3], initial,
 				&io_status);
 	(void)smtp_io_flush(io);
@@ -253,11 +213,11 @@ static void exchange(const uint8_t *data, size_t size)
 		FUZZ_CHECK(reply != NULL && reply[0] >= '2' && reply[0] <= '5');
 	} else {
 		/* Only running out of input ends it without a reply. */
-		FUZZ_CHECK(ms.pos == ms.len);
+		FUZZ_CHECK(ms.pos == ms.in_len);
 	}
 	check_challenges(&ms.out, &m.given);
 	smtp_io_free(&io);
-	sbuf_free(&ms.out);
+	memstream_free(&ms);
 	sbuf_free(&m.given);
 	free(initial);
 }

@@ -25,28 +25,10 @@
 #include <stddef.h>
 
 #include "aiosmtpd/handler.h"
+#include "memstream.h"
 #include "smtp_io.h"
 #include "smtp_session.h"
 #include "sbuf.h"
-
-/* A stream over memory: reads hand out at most chunk octets. */
-struct memstream {
-	const char *in;
-	size_t in_len;
-	size_t pos;
-	size_t chunk; /* 0: everything at once */
-	struct sbuf out;
-	unsigned writes;
-	unsigned reads;
-	unsigned timer_restarts;
-	int fail_read_errno; /* at end of input: 0 for EOF, else this errno */
-};
-
-extern const struct smtp_stream_ops memstream_ops;
-
-void memstream_init(struct memstream *ms, const char *in, size_t len,
-		    size_t chunk);
-void memstream_free(struct memstream *ms);
 
 /* dialogue_settings - defaults for tests: hostname "mx.test", ident
  * "ident" */
