@@ -58,7 +58,6 @@ struct master {
 	struct shared *sh;
 	int status_pipe[2]; /* workers wake the master when the pool runs low */
 	int life_pipe[2];
-	bool stress;	      /* every worker busy at workers.max */
 	int64_t calm_since;   /* under stress: since when a worker is free */
 	int64_t *queued_since; /* per listener: waiting with no worker free */
 	bool stopping;
@@ -161,18 +160,14 @@ static void spawn(struct master *m)
 	c->started = sockstream_now();
 }
 
-/* count - the pool as the workers' lines show it now */
+/* count - the pool as the workers' lines show it now: every line in use
+ * belongs to a child not yet reaped */
 static struct pool_counts count(const struct master *m)
 {
-	struct pool_counts c = {.total = (unsigned)m->n_children};
-	struct shared_worker_view v;
-
-	for (size_t i = 0; i < m->n_children; i++) {
-		shared_worker_read(m->sh, m->children[i].line, &v);
-		c.idle += v.epoch == m->epoch &&
-			  (v.state == WORKER_IDLE || v.state == WORKER_STARTING);
-	}
-	return c;
+	return (struct pool_counts){
+		.total = (unsigned)m->n_children,
+		.idle = shared_ready(m->sh, m->epoch),
+	};
 }
 
 /* spawn_wanted - fork what the pool policy asks for, unless workers
@@ -416,21 +411,21 @@ static void update_stress(struct master *m)
 	struct pool_counts c = count(m);
 	bool stress = !m->stopping && c.total >= cfg->workers.max &&
 		      c.idle == 0;
+	bool was = shared_stress(m->sh);
 	int64_t now = sockstream_now();
 
 	/* Stress ends only after a worker has been free for a while: the
 	 * pool is not out of trouble each time one session ends and the
 	 * next connection is about to be accepted. */
-	if (m->stress && !stress && !m->stopping) {
+	if (was && !stress && !m->stopping) {
 		if (m->calm_since == 0)
 			m->calm_since = now;
 		if (now - m->calm_since < STRESS_CALM_MS)
 			return;
 	}
 	m->calm_since = 0;
-	if (stress == m->stress)
+	if (stress == was)
 		return;
-	m->stress = stress;
 	shared_set_stress(m->sh, stress);
 	for (size_t i = 0; i < m->svc->n_listeners; i++)
 		m->queued_since[i] = 0;
@@ -537,7 +532,7 @@ static int poll_timeout(const struct master *m)
 /* poll_set - the signal and wake pipes, and the listeners under stress */
 static size_t poll_set(struct master *m, struct pollfd **pfd)
 {
-	size_t n = 2 + (m->stress ? m->svc->n_listeners : 0);
+	size_t n = 2 + (shared_stress(m->sh) ? m->svc->n_listeners : 0);
 
 	*pfd = xrealloc(*pfd, n * sizeof(**pfd));
 	(*pfd)[0] = (struct pollfd){.fd = signal_pipe[0], .events = POLLIN};
@@ -553,7 +548,7 @@ static void one_pass(struct master *m, struct pollfd **pfd)
 {
 	size_t n = poll_set(m, pfd);
 	int timeout = poll_timeout(m);
-	bool stress = m->stress;
+	bool stress = shared_stress(m->sh);
 
 	/* Under stress the queues are looked at often. */
 	if (stress && (timeout < 0 || timeout > STRESS_POLL_MS))
@@ -563,7 +558,7 @@ static void one_pass(struct master *m, struct pollfd **pfd)
 	if ((*pfd)[1].revents & POLLIN)
 		read_status(m);
 	handle_signals(m);
-	if (stress && m->stress)
+	if (stress && shared_stress(m->sh))
 		watch_queues(m, *pfd + 2);
 	spawn_wanted(m);
 	update_stress(m);

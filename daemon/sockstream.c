@@ -31,9 +31,9 @@ static int wait_for(struct sockstream *ss, short events, int64_t ms)
 	return 0;
 }
 
-/* STRESS_POLL_MS - how often an idle session looks whether the pool
+/* STRESS_LOOK_MS - how often an idle session looks whether the pool
  * has come under stress */
-#define STRESS_POLL_MS 1000
+#define STRESS_LOOK_MS 1000
 
 /* idle_limit - while the engine waits for a command, the end of the
  * stress allowance if the pool is under stress, else deadline; *poll_ms
@@ -46,7 +46,7 @@ static int64_t idle_limit(struct sockstream *ss, int64_t deadline,
 
 	if (ss->stressed == NULL || cut >= deadline)
 		return deadline;
-	*poll_ms = STRESS_POLL_MS;
+	*poll_ms = STRESS_LOOK_MS;
 	if (!ss->stressed(ss->stress_ctx))
 		return deadline;
 	return cut;
