@@ -135,6 +135,30 @@ def test_stress_cuts_idle_sessions(daemon, connect):
     assert "stress over" in log
 
 
+def test_session_started_under_stress_gets_stress_timeout(daemon, connect):
+    """A session that starts while the pool is under stress has
+    stress_timeout as its timeout throughout, even inside DATA, where an
+    idle cut does not apply: a client that stalls in the middle of a
+    message is let go after stress_timeout, not after timeout (300 s)."""
+    server = daemon(settings="timeout = 300;\nstress_timeout = 2;\n"
+                    "queue_timeout = 60;\n"
+                    "workers = { min = 1; max = 1; spare = 1; };")
+    silent = greeted(connect, server.host, server.port)
+    # It waits in the backlog; when the silent session is cut, the pool
+    # is still under stress (that ends a second after a worker is free).
+    late = connect(server.host, server.port, timeout=30)
+    assert late.reply().startswith(b"220 ")
+    assert silent.closed()
+    assert late.cmd("HELO late.example").startswith(b"250 ")
+    assert late.cmd("MAIL FROM:<a@example.com>").startswith(b"250 ")
+    assert late.cmd("RCPT TO:<b@example.com>").startswith(b"250 ")
+    assert late.cmd("DATA").startswith(b"354 ")
+    late.send("Subject: stalled\r\n\r\nhalf a li")
+    assert late.closed(timeout=30)
+    server.stop()
+    assert server.log().count("stress: session cut after 2 s idle") == 2
+
+
 def test_queue_timeout_turns_waiting_connections_away(daemon, connect):
     """Clients that keep their sessions busy (a NOOP every half second)
     are not idle, so they are not cut; a connection waiting behind them
