@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "conf.h"
+#include "handler.h"
 #include "service.h"
 #include "log.h"
 #include "proxy_recv.h"
@@ -274,6 +275,7 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	}
 	secure_stream(sec, &ops, &stream);
 	io = smtp_io_new(ops, stream);
+	spool_set_tap(w->spool, handler_tap(l->handler), l->handler_ctx);
 	session = smtp_session_new(&sc->smtp, l->handler, l->handler_ctx, io,
 				   w->spool, &peer);
 	secure_attach(sec, session);

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "handler.h"
+#include "maildir.h"
 #include "plugin.h"
 #include "sbuf.h"
 
@@ -40,6 +41,11 @@ const struct aiosmtpd_handler *handler_find(const char *name)
 			return builtins[i].handler;
 	}
 	return NULL;
+}
+
+const struct spool_tap *handler_tap(const struct aiosmtpd_handler *handler)
+{
+	return handler == &handler_mailbox ? &maildir_mailbox_tap : NULL;
 }
 
 const char *handler_names(void)

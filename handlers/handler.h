@@ -11,6 +11,8 @@
 
 #include "aiosmtpd/handler.h"
 
+struct spool_tap;
+
 extern const struct aiosmtpd_handler handler_debugging;
 extern const struct aiosmtpd_handler handler_sink;
 extern const struct aiosmtpd_handler handler_mailbox;
@@ -38,6 +40,12 @@ const struct aiosmtpd_handler *handler_find(const char *name);
  */
 const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
 					    bool *usage_r);
+/*
+ * handler_tap - the spool tap of a built-in handler that takes content
+ * while it arrives (see spool.h), or NULL; set it on the spool of each
+ * session that the handler serves, with the handler's context
+ */
+const struct spool_tap *handler_tap(const struct aiosmtpd_handler *handler);
 /* handler_names - the accepted names, for usage messages */
 const char *handler_names(void);
 

@@ -193,6 +193,7 @@ struct render {
 	const struct aiosmtpd_envelope *envelope;
 	maildir_out_fn *out;
 	void *ctx;
+	struct pyfmt_lines lines;
 	struct sbuf buf;
 	bool in_body;
 	unsigned lineno;      /* header lines seen */
@@ -374,37 +375,68 @@ static int render_last_line(void *ctx, const char *line, size_t len)
 	return r->failed;
 }
 
+/* render_init - a renderer that passes what it makes to out */
+static void render_init(struct render *r,
+			const struct aiosmtpd_session *session,
+			const struct aiosmtpd_envelope *envelope,
+			maildir_out_fn *out, void *ctx)
+{
+	*r = (struct render){.session = session,
+			     .envelope = envelope,
+			     .out = out,
+			     .ctx = ctx};
+	pyfmt_lines_init(&r->lines, false);
+	sbuf_init(&r->buf, OUT_BLOCK + 4096);
+	sbuf_init(&r->header, 256);
+	sbuf_init(&r->from, 64);
+}
+
+/* render_feed - the next piece of content; 0, or -1 once out failed */
+static int render_feed(struct render *r, const char *data, size_t len)
+{
+	if (r->failed == 0)
+		(void)pyfmt_lines_feed(&r->lines, data, len, render_line, r);
+	return r->failed;
+}
+
+/* render_end - the end of the content: write what is left */
+static int render_end(struct render *r)
+{
+	if (r->failed == 0) {
+		(void)pyfmt_lines_finish(&r->lines, render_last_line, r);
+		if (!r->in_body)
+			start_body(r);
+		render_flush(r);
+	}
+	return r->failed;
+}
+
+static void render_free(struct render *r)
+{
+	pyfmt_lines_free(&r->lines);
+	sbuf_free(&r->buf);
+	sbuf_free(&r->header);
+	sbuf_free(&r->from);
+}
+
 int maildir_render(const struct aiosmtpd_session *session,
 		   const struct aiosmtpd_envelope *envelope,
 		   maildir_out_fn *out, void *ctx)
 {
 	struct spool *spool = spool_from_content(envelope->content);
-	struct render r = {.session = session,
-			   .envelope = envelope,
-			   .out = out,
-			   .ctx = ctx};
-	struct pyfmt_lines lines;
+	struct render r;
 	const char *data;
 	size_t len;
 	int ret;
 
-	sbuf_init(&r.buf, OUT_BLOCK + 4096);
-	sbuf_init(&r.header, 256);
-	sbuf_init(&r.from, 64);
-	pyfmt_lines_init(&lines, false);
+	render_init(&r, session, envelope, out, ctx);
 	spool_rewind(spool);
-	while ((ret = spool_next(spool, &data, &len)) > 0 && r.failed == 0)
-		(void)pyfmt_lines_feed(&lines, data, len, render_line, &r);
-	if (ret == 0 && r.failed == 0) {
-		(void)pyfmt_lines_finish(&lines, render_last_line, &r);
-		if (!r.in_body)
-			start_body(&r);
-		render_flush(&r);
-	}
-	pyfmt_lines_free(&lines);
-	sbuf_free(&r.buf);
-	sbuf_free(&r.header);
-	sbuf_free(&r.from);
+	while ((ret = spool_next(spool, &data, &len)) > 0 &&
+	       render_feed(&r, data, len) == 0)
+		;
+	if (ret == 0)
+		ret = render_end(&r);
+	render_free(&r);
 	return ret < 0 || r.failed != 0 ? -1 : 0;
 }
 
@@ -585,18 +617,14 @@ static int publish_name(const char *dir, const char *name,
 	return ret;
 }
 
-/* store_tmp - write, sync and publish the open tmp/NAME; no file is left
- * behind on failure */
-static int store_tmp(const char *dir, const char *name, const char *tmp_path,
-		     int fd, const char *log_id, maildir_writer_fn *writer,
-		     void *ctx, char **path_r)
+/* commit_tmp - sync, close and publish the written tmp/NAME; fd is
+ * closed and, on failure, the file removed */
+static int commit_tmp(const char *dir, const char *name, const char *tmp_path,
+		      int fd, const char *log_id, char **path_r)
 {
-	const char *step = "write";
+	const char *step = "fsync";
 	int ret;
 
-	if (writer(ctx, write_out, &fd) < 0)
-		goto fail;
-	step = "fsync";
 	if (fsync(fd) < 0)
 		goto fail;
 	step = "close";
@@ -610,6 +638,17 @@ static int store_tmp(const char *dir, const char *name, const char *tmp_path,
 	return 0;
 fail:
 	return store_fail(log_id, step, fd, tmp_path);
+}
+
+/* store_tmp - write, sync and publish the open tmp/NAME; no file is left
+ * behind on failure */
+static int store_tmp(const char *dir, const char *name, const char *tmp_path,
+		     int fd, const char *log_id, maildir_writer_fn *writer,
+		     void *ctx, char **path_r)
+{
+	if (writer(ctx, write_out, &fd) < 0)
+		return store_fail(log_id, "write", fd, tmp_path);
+	return commit_tmp(dir, name, tmp_path, fd, log_id, path_r);
 }
 
 int maildir_store(const char *dir, const char *log_id,
@@ -738,16 +777,155 @@ static void mailbox_cleanup(void *ctx)
 	free(mb);
 }
 
+/*
+ * The Mailbox tap renders a message into an unnamed file (O_TMPFILE) in
+ * tmp/ while it arrives, and links the synced file into new/ through
+ * /proc/self/fd.  Until then the file has no name, so neither a rejected
+ * message nor a worker killed in the middle of DATA leaves anything
+ * behind.  Where the file system or /proc cannot do this, messages are
+ * spooled and stored by maildir_store() as before.
+ */
+struct mailbox_message {
+	const char *dir;
+	const char *log_id;
+	int fd;
+	struct render render;
+};
+
+/* open_unnamed - an unnamed file in dir/tmp, or -1 */
+static int open_unnamed(const char *dir)
+{
+	static int have_proc = -1;
+	char path[4096];
+
+	if (have_proc < 0)
+		have_proc = access("/proc/self/fd", X_OK) == 0;
+	if (!have_proc)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	return open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+}
+
+/* link_unnamed - give the synced unnamed file fd a new unique name in
+ * new/, then sync new/ */
+static int link_unnamed(const char *dir, int fd, char **path_r)
+{
+	struct sbuf name, new_path, new_dir;
+	char fd_path[64];
+	int ret = -1;
+
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	sbuf_init(&name, 128);
+	sbuf_init(&new_path, 256);
+	sbuf_init(&new_dir, 256);
+	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
+		sbuf_reset(&name);
+		unique_name(&name);
+		sbuf_reset(&new_path);
+		sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
+		ret = linkat(AT_FDCWD, fd_path, AT_FDCWD, new_path.data,
+			     AT_SYMLINK_FOLLOW);
+		if (ret < 0 && errno != EEXIST)
+			break;
+	}
+	sbuf_printf(&new_dir, "%s/new", dir);
+	if (ret == 0 && (ret = sync_dir(new_dir.data)) < 0) {
+		int saved = errno;
+
+		(void)unlink(new_path.data);
+		errno = saved;
+	}
+	if (ret == 0)
+		*path_r = sbuf_detach(&new_path);
+	sbuf_free(&name);
+	sbuf_free(&new_path);
+	sbuf_free(&new_dir);
+	return ret;
+}
+
+static void *mailbox_open(void *ctx, const struct aiosmtpd_session *session,
+			  const struct aiosmtpd_envelope *envelope)
+{
+	struct mailbox *mb = ctx;
+	struct mailbox_message *m;
+	int fd = open_unnamed(mb->dir);
+
+	if (fd < 0)
+		return NULL; /* spooled instead; handle_DATA stores it */
+	m = xcalloc(1, sizeof(*m));
+	m->dir = mb->dir;
+	m->log_id = session->id;
+	m->fd = fd;
+	render_init(&m->render, session, envelope, write_out, &m->fd);
+	return m;
+}
+
+static int mailbox_write(void *state, const char *data, size_t len)
+{
+	struct mailbox_message *m = state;
+
+	return render_feed(&m->render, data, len) == 0 ? 0 : -1;
+}
+
+static void message_free(struct mailbox_message *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	render_free(&m->render);
+	free(m);
+}
+
+/* mailbox_discard - the unnamed file goes with its last descriptor */
+static void mailbox_discard(void *state)
+{
+	message_free(state);
+}
+
+const struct spool_tap maildir_mailbox_tap = {
+	.open = mailbox_open,
+	.write = mailbox_write,
+	.discard = mailbox_discard,
+};
+
+/* mailbox_finish - the rest of a tapped message, synced and in new/ */
+static int mailbox_finish(struct mailbox_message *m, char **path_r)
+{
+	const char *step = "write";
+	int ret = -1;
+
+	if (render_end(&m->render) == 0) {
+		step = "fsync";
+		if (fsync(m->fd) == 0) {
+			step = "link";
+			ret = link_unnamed(m->dir, m->fd, path_r);
+		}
+	}
+	if (ret < 0)
+		log_error("%s Maildir %s of a message in %s/tmp failed: %m",
+			  m->log_id, step, m->dir);
+	message_free(m);
+	return ret;
+}
+
 static const char *mailbox_data(void *ctx, struct aiosmtpd_session *session,
 				struct aiosmtpd_envelope *envelope)
 {
 	struct mailbox *mb = ctx;
-	char *name = NULL;
+	struct mailbox_message *m =
+		spool_take_tap(spool_from_content(envelope->content));
+	struct render_args args = {session, envelope};
+	char *path = NULL;
+	int ret;
 
-	if (maildir_deliver(mb->dir, session, envelope, &name) < 0)
+	if (m != NULL)
+		ret = mailbox_finish(m, &path);
+	else
+		ret = maildir_store(mb->dir, session->id, render_writer, &args,
+				    &path);
+	if (ret < 0)
 		return "451 4.3.0 Error: local error in processing";
-	log_debug("%s delivered to %s/new/%s", session->id, mb->dir, name);
-	free(name);
+	log_debug("%s delivered to %s", session->id, path);
+	free(path);
 	return NULL;
 }
 

@@ -9,7 +9,9 @@
  *
  * Delivery is durable before it reports success: exclusive create in
  * tmp/, write, fsync, rename into new/, fsync of new/.  Only then may the
- * session answer 250.
+ * session answer 250.  The Mailbox handler writes into an unnamed file
+ * in tmp/ while the message arrives, through a spool tap, so the content
+ * is written once and an unfinished message leaves nothing behind.
  */
 #ifndef AIOSMTPD_MAILDIR_H
 #define AIOSMTPD_MAILDIR_H
@@ -17,6 +19,7 @@
 #include <stddef.h>
 
 #include "aiosmtpd/handler.h"
+#include "spool.h"
 
 /* maildir_create - make dir with tmp, new and cur (mode 0700), and any
  * missing parents; 0, or -1 with *error_r set (a static string) */
@@ -79,5 +82,15 @@ int maildir_store_link(const char *dir, const char *log_id,
  */
 int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
 		    const struct aiosmtpd_envelope *envelope, char **name_r);
+
+/*
+ * maildir_mailbox_tap - the Mailbox handler's spool tap (see spool.h):
+ * the message is rendered into an unnamed file (O_TMPFILE) in tmp/ while
+ * it arrives, and handle_DATA only finishes it: fsync, link into new/
+ * under a new unique name, fsync of new/.  A message that does not reach
+ * handle_DATA, even in a worker that is killed, leaves no file behind.
+ * Its context is the handler's.
+ */
+extern const struct spool_tap maildir_mailbox_tap;
 
 #endif

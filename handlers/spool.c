@@ -27,6 +27,11 @@ struct spool {
 	/* reading */
 	uint64_t pos;
 	char *block; /* READ_BLOCK octets, allocated on first file read */
+	/* a tap in place of memory and file */
+	const struct spool_tap *tap;
+	void *tap_ctx;
+	void *tap_state; /* this message's, until taken or discarded */
+	bool tapped;	 /* this message went to the tap */
 };
 
 struct spool *spool_new(const char *dir)
@@ -48,6 +53,7 @@ void spool_free(struct spool **spoolp)
 
 	if (spool == NULL)
 		return;
+	spool_reset(spool);
 	if (spool->fd >= 0)
 		close(spool->fd);
 	free(spool->dir);
@@ -59,6 +65,11 @@ void spool_free(struct spool **spoolp)
 
 void spool_reset(struct spool *spool)
 {
+	if (spool->tap_state != NULL) {
+		spool->tap->discard(spool->tap_state);
+		spool->tap_state = NULL;
+	}
+	spool->tapped = false;
 	/* Keep the file for the next large message, but give its blocks
 	 * back now: a worker must not sit on 32 MiB of disk between mails. */
 	if (spool->fd >= 0 && spool->file_len > 0 &&
@@ -71,6 +82,32 @@ void spool_reset(struct spool *spool)
 	spool->size = 0;
 	spool->error = 0;
 	spool->pos = 0;
+}
+
+void spool_set_tap(struct spool *spool, const struct spool_tap *tap,
+		   void *ctx)
+{
+	spool_reset(spool);
+	spool->tap = tap;
+	spool->tap_ctx = ctx;
+}
+
+void spool_begin(struct spool *spool, const struct aiosmtpd_session *session,
+		 const struct aiosmtpd_envelope *envelope)
+{
+	spool_reset(spool);
+	if (spool->tap == NULL)
+		return;
+	spool->tap_state = spool->tap->open(spool->tap_ctx, session, envelope);
+	spool->tapped = spool->tap_state != NULL;
+}
+
+void *spool_take_tap(struct spool *spool)
+{
+	void *state = spool->tap_state;
+
+	spool->tap_state = NULL;
+	return state;
 }
 
 /* open_file - an anonymous file in dir: O_TMPFILE, or mkstemp + unlink
@@ -128,16 +165,33 @@ static int spill(struct spool *spool, const void *data, size_t len)
 	return 0;
 }
 
+/* store - content to the tap, to memory or to the file */
+static int store(struct spool *spool, const void *data, size_t len)
+{
+	if (spool->tapped) {
+		if (spool->tap_state == NULL) {
+			errno = EINVAL; /* taken over already */
+			return -1;
+		}
+		return spool->tap->write(spool->tap_state, data, len);
+	}
+	if (spool->file_len == 0 &&
+	    spool->mem_len + len <= SPOOL_MEMORY_LIMIT) {
+		memcpy(spool->mem + spool->mem_len, data, len);
+		spool->mem_len += len;
+		return 0;
+	}
+	return spill(spool, data, len);
+}
+
 int spool_write(struct spool *spool, const void *data, size_t len)
 {
 	if (spool->error != 0) {
 		errno = spool->error;
 		return -1;
 	}
-	if (spool->file_len == 0 && spool->mem_len + len <= SPOOL_MEMORY_LIMIT) {
-		memcpy(spool->mem + spool->mem_len, data, len);
-		spool->mem_len += len;
-	} else if (spill(spool, data, len) < 0) {
+	errno = 0;
+	if (store(spool, data, len) < 0) {
 		spool->error = errno != 0 ? errno : EIO;
 		return -1;
 	}
@@ -170,6 +224,10 @@ int spool_next(struct spool *spool, const char **data_r, size_t *len_r)
 {
 	ssize_t n;
 
+	if (spool->tapped) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (spool->pos >= spool->size)
 		return 0;
 	if (spool->file_len == 0) {
@@ -201,6 +259,10 @@ ssize_t spool_read(struct spool *spool, void *buf, size_t len)
 	uint64_t left = spool->size - spool->pos;
 	ssize_t n;
 
+	if (spool->tapped) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (len > left)
 		len = (size_t)left;
 	if (len == 0)

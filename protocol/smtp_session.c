@@ -1061,7 +1061,7 @@ static bool read_data(struct smtp_session *s, struct smtp_data_reader *rd)
 	bool done = false, needed;
 	size_t len, n;
 
-	spool_reset(s->spool);
+	spool_begin(s->spool, &s->info, &s->env);
 	s->data_non_ascii = false;
 	needed = s->handler->handle_DATA != NULL ||
 		 (s->set->decode_data && !s->set->smtputf8);
@@ -1175,6 +1175,8 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		s->stats.messages++;
 	else
 		s->stats.rejected++;
+	/* A message the handler did not take leaves nothing behind. */
+	spool_reset(s->spool);
 	log_message(s, status);
 	data_reply(s, status);
 	/* Fix: every final dot ends the transaction, whatever the reply

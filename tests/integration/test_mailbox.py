@@ -7,6 +7,9 @@
     smtplib sessions give exactly 10,000 files in new/, nothing in tmp/,
     every body as sent, every file mode 0600.
 (c) Missing Maildir directories are created with mode 0700.
+(d) The file is written while the message arrives: a message that is
+    refused or cut off leaves nothing in tmp/ or new/, and a Maildir
+    that cannot take the file gives 451 and a log line.
 
     AIOSMTPD_BIN=/path/to/aiosmtpd AIOSMTPD_BUILDDIR=/path/to/build \\
         /usr/bin/python3 -m pytest tests/integration/test_mailbox.py
@@ -157,6 +160,22 @@ CORPUS = {
     "no-final-newline-in-body": ("smtplib", (
         b"Subject: x\r\n\r\nno newline at the end"), ()),
 }
+
+
+def large_message():
+    """Over 1 MiB with a header block of 70 KiB, line ends of every kind
+    and line ends split across every read the server makes."""
+    head = b"Subject: large\r\nX-Folded: start\r\n" + b"".join(
+        b" continuation %05d of a header that goes on and on\r\n" % i
+        for i in range(1200))
+    ends = [b"\r\n", b"\n", b"\r", b"\r\n", b"\r\r\n"]
+    body = b"".join(b"body line %06d %s%s" % (i, b"x" * (i % 97),
+                                             ends[i % len(ends)])
+                    for i in range(16000))
+    return head + b"\r\n" + body + b"last line\r\n"
+
+
+CORPUS["large-mixed-line-ends"] = ("raw", large_message(), ())
 
 
 def deliver_each(server, maildir, corpus):
@@ -353,3 +372,82 @@ def test_umask_does_not_loosen_modes(tmp_path, daemon):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, (f, oct(
             f.stat().st_mode))
     assert server.stop() == 0, server.log()
+
+
+# --- unfinished messages -----------------------------------------------------
+
+def start_data(client):
+    client.ehlo()
+    assert client.mail(SENDER)[0] == 250
+    assert client.rcpt(RCPTS[0])[0] == 250
+    code, msg = client.docmd("DATA")
+    assert code == 354, msg
+
+
+def assert_empty(maildir):
+    assert maildir_files(maildir, "new") == set()
+    assert maildir_files(maildir, "tmp") == set()
+
+
+def test_refused_messages_leave_nothing(tmp_path, daemon):
+    """Too much mail data, a line too long and non-ASCII in strict ASCII
+    mode are refused after the content has started to arrive: no file."""
+    maildir = tmp_path / "Maildir"
+    server = daemon(settings="data_size_limit = 300000;\n"
+                    "decode_data = true;",
+                    handler='{ type = "mailbox"; path = "%s"; }' % maildir)
+    cases = [
+        (b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 5000, 552),
+        (b"Subject: long\r\n\r\n" + b"z" * 100000 + b"\r\n", 500),
+        (b"Subject: caf\xc3\xa9\r\n\r\n" + b"a" * 200000 + b"\r\n", 500),
+    ]
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        for payload, want in cases:
+            start_data(client)
+            client.sock.sendall(payload + b".\r\n")
+            code, msg = client.getreply()
+            assert code == want, msg
+            assert_empty(maildir)
+        # and the next message is stored as usual
+        assert client.sendmail(SENDER, RCPTS, PLAIN) == {}
+    assert len(maildir_files(maildir)) == 1
+    assert maildir_files(maildir, "tmp") == set()
+    assert server.stop() == 0, server.log()
+
+
+def test_dropped_connection_leaves_nothing(tmp_path, daemon):
+    """A client that goes away in the middle of DATA leaves no file, and
+    the worker serves the next session."""
+    maildir = tmp_path / "Maildir"
+    server = daemon(handler='{ type = "mailbox"; path = "%s"; }' % maildir,
+                    workers=1)
+    client = smtplib.SMTP(server.host, server.port, timeout=30)
+    start_data(client)
+    client.sock.sendall(b"Subject: cut\r\n\r\n" + b"w" * 78000 * 10)
+    client.close()
+    # One worker: this session waits until the cut one is over.
+    with smtplib.SMTP(server.host, server.port, timeout=30) as next_client:
+        assert next_client.sendmail(SENDER, RCPTS, PLAIN) == {}
+    assert len(maildir_files(maildir)) == 1
+    assert maildir_files(maildir, "tmp") == set()
+    assert server.stop() == 0, server.log()
+    assert "reason=eof" in server.log(), server.log()
+
+
+def test_maildir_without_tmp_gives_451(tmp_path, daemon):
+    """tmp/ removed under a running server: 451 and a log line naming the
+    Maildir, nothing stored; once tmp/ is back, delivery works again."""
+    maildir = tmp_path / "Maildir"
+    server = daemon(handler='{ type = "mailbox"; path = "%s"; }' % maildir)
+    os.rmdir(str(maildir / "tmp"))
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            client.sendmail(SENDER, RCPTS, PLAIN)
+        assert e.value.smtp_code == 451
+        assert maildir_files(maildir) == set()
+        os.mkdir(str(maildir / "tmp"), 0o700)
+        assert client.sendmail(SENDER, RCPTS, PLAIN) == {}
+    assert len(maildir_files(maildir)) == 1
+    assert server.stop() == 0, server.log()
+    assert re.search(r"Maildir open of \S+/Maildir/tmp/\S+ failed: "
+                     r"No such file or directory", server.log()), server.log()

@@ -219,6 +219,188 @@ static void test_deliver(void **state)
 	spool_free(&spool);
 }
 
+/* --- the Mailbox tap: rendering while the content arrives ---------------- */
+
+struct tapped {
+	char root[64];
+	char new_dir[160];
+	char tmp_dir[160];
+	void *ctx; /* the Mailbox handler's */
+	struct spool *spool;
+	struct aiosmtpd_envelope e;
+	struct aiosmtpd_session session;
+};
+
+static void tapped_init(struct tapped *t)
+{
+	const char *error = NULL;
+	char dir[96];
+	char *argv[] = {dir, NULL};
+
+	snprintf(t->root, sizeof(t->root), "/tmp/test-maildir.XXXXXX");
+	assert_non_null(mkdtemp(t->root));
+	snprintf(dir, sizeof(dir), "%s/Maildir", t->root);
+	snprintf(t->new_dir, sizeof(t->new_dir), "%s/new", dir);
+	snprintf(t->tmp_dir, sizeof(t->tmp_dir), "%s/tmp", dir);
+	t->ctx = handler_mailbox.init(1, argv, &error);
+	assert_non_null(t->ctx);
+	assert_ptr_equal(handler_tap(&handler_mailbox), &maildir_mailbox_tap);
+	assert_null(handler_tap(&handler_sink));
+	t->spool = spool_new(NULL);
+	spool_set_tap(t->spool, &maildir_mailbox_tap, t->ctx);
+	t->session = session;
+	memset(&t->e, 0, sizeof(t->e));
+	t->e.mail_from = "a@b";
+	t->e.rcpt_tos = rcpts;
+	t->e.n_rcpt_tos = 2;
+}
+
+static void tapped_free(struct tapped *t)
+{
+	char cmd[128];
+
+	spool_free(&t->spool);
+	handler_mailbox.cleanup(t->ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* tapped_send - in through the tap in pieces of step octets; the
+ * handler's reply */
+static const char *tapped_send(struct tapped *t, const char *in, size_t len,
+			       size_t step)
+{
+	const char *data;
+	size_t n;
+
+	spool_begin(t->spool, &t->session, &t->e);
+	for (size_t off = 0; off < len; off += step) {
+		n = len - off < step ? len - off : step;
+		assert_int_equal(spool_write(t->spool, in + off, n), 0);
+	}
+	/* the content went to the tap: the spool cannot give it back */
+	assert_int_equal(spool_size(t->spool), len);
+	assert_int_equal(spool_next(t->spool, &data, &n), -1);
+	t->e.content = spool_content(t->spool);
+	return handler_mailbox.handle_DATA(t->ctx, &t->session, &t->e);
+}
+
+/* take_file - the one file in new/, removed after reading */
+static void take_file(struct tapped *t, struct sbuf *out)
+{
+	DIR *d = opendir(t->new_dir);
+	struct dirent *de;
+	char path[512], buf[4096];
+	size_t n, files = 0;
+	FILE *f;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		files++;
+		snprintf(path, sizeof(path), "%s/%s", t->new_dir, de->d_name);
+		assert_non_null(f = fopen(path, "r"));
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			sbuf_append(out, buf, n);
+		fclose(f);
+		assert_int_equal(unlink(path), 0);
+	}
+	closedir(d);
+	assert_int_equal(files, 1);
+	assert_int_equal(count_files(t->tmp_dir), 0);
+}
+
+/* test_tap_render - the tapped file is the rendered file, however the
+ * content is cut into pieces */
+static void test_tap_render(void **state)
+{
+	static const size_t steps[] = {1, 2, 3, 7, 64, 100000};
+	struct tapped t;
+	struct sbuf out;
+
+	tapped_init(&t);
+	sbuf_init(&out, 256);
+	for (size_t i = 0; i < N_ELEMENTS(renders); i++) {
+		for (size_t k = 0; k < N_ELEMENTS(steps); k++) {
+			sbuf_reset(&out);
+			assert_null(tapped_send(&t, renders[i].in,
+						strlen(renders[i].in),
+						steps[k]));
+			take_file(&t, &out);
+			if (strcmp(out.data, renders[i].out) != 0)
+				fail_msg("case %zu step %zu:\n%s\nexpected:"
+					 "\n%s",
+					 i, steps[k], out.data,
+					 renders[i].out);
+		}
+	}
+	sbuf_free(&out);
+	tapped_free(&t);
+}
+
+/* test_tap_large - a large message through the tap, as the spool would
+ * have rendered it */
+static void test_tap_large(void **state)
+{
+	struct aiosmtpd_envelope e;
+	struct spool *plain = spool_new(NULL);
+	struct sbuf in, out, want;
+	struct tapped t;
+
+	tapped_init(&t);
+	sbuf_init(&in, 1 << 21);
+	sbuf_puts(&in, "From: a@b\r\nSubject: big\r\n\r\n");
+	for (int i = 0; i < 40000; i++)
+		sbuf_printf(&in, "line %d\r\r\nof the\rbody\n", i);
+	envelope_for(&e, plain, in.data);
+	sbuf_init(&want, 1 << 21);
+	assert_int_equal(maildir_render(&session, &e, collect, &want), 0);
+	sbuf_init(&out, 1 << 21);
+	assert_null(tapped_send(&t, in.data, in.len, 65536 - 5));
+	take_file(&t, &out);
+	assert_int_equal(out.len, want.len);
+	assert_memory_equal(out.data, want.data, want.len);
+	sbuf_free(&in);
+	sbuf_free(&out);
+	sbuf_free(&want);
+	spool_free(&plain);
+	tapped_free(&t);
+}
+
+/* test_tap_discard - a message that does not reach handle_DATA leaves
+ * no file behind, in tmp/ or in new/ */
+static void test_tap_discard(void **state)
+{
+	static const char in[] = "Subject: gone\r\n\r\nbody\r\n";
+	struct tapped t;
+	size_t fds;
+
+	tapped_init(&t);
+	fds = count_files("/proc/self/fd");
+	/* the next message discards the one before */
+	spool_begin(t.spool, &t.session, &t.e);
+	assert_int_equal(spool_write(t.spool, in, strlen(in)), 0);
+	spool_begin(t.spool, &t.session, &t.e);
+	assert_int_equal(spool_write(t.spool, in, strlen(in)), 0);
+	/* as does a reset (a rejected message, a session's end) */
+	spool_reset(t.spool);
+	assert_int_equal(count_files(t.new_dir), 0);
+	assert_int_equal(count_files(t.tmp_dir), 0);
+	assert_int_equal(count_files("/proc/self/fd"), fds); /* closed */
+	/* and the spool is still usable for the next one */
+	assert_null(tapped_send(&t, in, strlen(in), 5));
+	assert_int_equal(count_files(t.new_dir), 1);
+	/* freeing the spool mid-message discards too */
+	spool_begin(t.spool, &t.session, &t.e);
+	assert_int_equal(spool_write(t.spool, in, strlen(in)), 0);
+	spool_free(&t.spool);
+	assert_int_equal(count_files(t.new_dir), 1);
+	assert_int_equal(count_files(t.tmp_dir), 0);
+	t.spool = spool_new(NULL);
+	tapped_free(&t);
+}
+
 static void test_handler_args(void **state)
 {
 	const char *error = NULL;
@@ -247,6 +429,9 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_render_large),
 		cmocka_unit_test(test_deliver),
+		cmocka_unit_test(test_tap_render),
+		cmocka_unit_test(test_tap_large),
+		cmocka_unit_test(test_tap_discard),
 		cmocka_unit_test(test_handler_args),
 	};
 
