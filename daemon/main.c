@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -99,16 +102,44 @@ static void systemd_sockets(void)
 	service_inherit(list, (size_t)n);
 }
 
+/* syslog_listening - whether a syslog daemon takes messages at /dev/log,
+ * tried as syslog(3) tries it: datagram, then stream */
+static bool syslog_listening(void)
+{
+	static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	bool ok = false;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	for (size_t i = 0; i < N_ELEMENTS(types) && !ok; i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		close(fd);
+	}
+	return ok;
+}
+
 /* open_log - syslog (facility mail) unless stderr is a terminal or the
- * configuration or -d says stderr */
-static void open_log(const struct conf *cfg)
+ * configuration or -d says stderr.  In auto mode a machine without a
+ * syslog daemon (a container, say) gets the log on stderr, as syslog(3)
+ * would drop every line without a word; true when that happened. */
+static bool open_log(const struct conf *cfg)
 {
 	enum log_target target = LOG_TARGET_SYSLOG;
+	bool no_syslog = false;
 
 	if (cfg->log_target == LOG_CONF_STDERR ||
 	    (cfg->log_target == LOG_CONF_AUTO && isatty(STDERR_FILENO)))
 		target = LOG_TARGET_STDERR;
+	else if (cfg->log_target == LOG_CONF_AUTO && !syslog_listening())
+		no_syslog = true;
+	if (no_syslog)
+		target = LOG_TARGET_STDERR;
 	log_open("aiosmtpd", target, cfg->log_level);
+	return no_syslog;
 }
 
 /* start_failed - say why the service cannot start, as aiosmtpd would
@@ -142,6 +173,7 @@ int main(int argc, char *argv[])
 	enum service_error kind;
 	struct conf cfg;
 	char *error = NULL, *file;
+	bool no_syslog;
 	int status;
 
 	cli_parse(argc, argv, &cli);
@@ -165,7 +197,7 @@ int main(int argc, char *argv[])
 		return 0;
 	}
 
-	open_log(&cfg);
+	no_syslog = open_log(&cfg);
 	signal(SIGPIPE, SIG_IGN);
 	notify_init();
 	systemd_sockets();
@@ -173,6 +205,11 @@ int main(int argc, char *argv[])
 	if (service_open(svc, &cfg, cli.nosetuid, NULL, &error, &kind) < 0)
 		start_failed(file, kind, error);
 	free(file);
+	/* Said once the service runs: a usage error prints only usage. */
+	if (no_syslog)
+		log_warning("no syslog daemon listens at %s: logging to "
+			    "standard error",
+			    _PATH_LOG);
 	if (cli.nosetuid && geteuid() == 0)
 		log_info("sessions run as root (-n)");
 

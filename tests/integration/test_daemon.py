@@ -458,3 +458,88 @@ def test_socket_activation(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             proc.kill()
             proc.wait(10)
+
+
+# --- where the log goes without a configured target --------------------------
+
+# Runs the daemon in a mount namespace of its own, with /dev/log hidden
+# (a machine with no syslog daemon, like this one or a container) or with
+# a socket of the test's own mounted there (a machine with one).
+NAMESPACE_SCRIPT = r'''
+set -e
+case "$1" in
+hide)
+	[ -e /dev/log ] && mount --bind /dev/null /dev/log
+	;;
+listen)
+	mount --bind /dev "$2/olddev"
+	mount -t tmpfs -o mode=0755 tmpfs /dev
+	for f in null zero random urandom; do
+		: > "/dev/$f"
+		mount --bind "$2/olddev/$f" "/dev/$f"
+	done
+	: > /dev/log
+	mount --bind "$2/log.sock" /dev/log
+	;;
+esac
+shift 2
+exec "$@"
+'''
+
+
+def namespaced_daemon(tmp_path, how, args):
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a mount namespace")
+    (tmp_path / "olddev").mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            NAMESPACE_SCRIPT, "sh", how, str(tmp_path), BIN] + args
+    return Server(argv).start()
+
+
+def test_auto_log_without_syslog_goes_to_stderr(tmp_path):
+    """With stderr not a terminal the log would go to syslog; where no
+    syslog daemon listens it comes to stderr instead, saying why."""
+    server = namespaced_daemon(tmp_path, "hide",
+                               ["-n", "-l", "127.0.0.1:0", "-c", "Sink"])
+    try:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+            client.sendmail("a@example.com", ["b@example.com"], b"x\r\n")
+        assert server.stop() == 0
+    finally:
+        server.kill()
+    log = server.log()
+    assert "warning: no syslog daemon listens at /dev/log: logging to " \
+           "standard error" in log, log
+    assert re.search(r" message from=<a@example.com> nrcpt=1 ", log), log
+
+
+def test_auto_log_with_syslog_goes_to_syslog(tmp_path):
+    """Where a syslog daemon listens, the log goes there (facility mail)
+    and not to stderr."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "log.sock"))
+    sock.settimeout(10)
+    received = []
+    try:
+        server = namespaced_daemon(tmp_path, "listen",
+                                   ["-n", "-l", "127.0.0.1:0", "-c", "Sink"])
+        try:
+            with smtplib.SMTP(server.host, server.port,
+                              timeout=10) as client:
+                client.sendmail("a@example.com", ["b@example.com"],
+                                b"x\r\n")
+            deadline = time.monotonic() + 10
+            while (not any(b" message from=<a@example.com>" in m
+                           for m in received)
+                   and time.monotonic() < deadline):
+                received.append(sock.recv(4096))
+            assert server.stop() == 0
+        finally:
+            server.kill()
+    finally:
+        sock.close()
+    # <22>: facility mail (2) * 8 + info (6)
+    assert any(m.startswith(b"<22>") and b" message from=<a@example.com>"
+               in m for m in received), received
+    assert "no syslog daemon" not in server.log(), server.log()
+    assert "message from=" not in server.log(), server.log()
