@@ -45,7 +45,11 @@ const struct aiosmtpd_handler *handler_find(const char *name)
 
 const struct spool_tap *handler_tap(const struct aiosmtpd_handler *handler)
 {
-	return handler == &handler_mailbox ? &maildir_mailbox_tap : NULL;
+	if (handler == &handler_mailbox)
+		return &maildir_mailbox_tap;
+	if (handler == &handler_maildir)
+		return &local_maildir_tap;
+	return NULL;
 }
 
 const char *handler_names(void)

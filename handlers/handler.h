@@ -46,6 +46,9 @@ const struct aiosmtpd_handler *handler_load(const char *name, char **error_r,
  * session that the handler serves, with the handler's context
  */
 const struct spool_tap *handler_tap(const struct aiosmtpd_handler *handler);
+/* The Maildir handler's tap: a message whose recipients share one Maildir
+ * is written into an unnamed file in its tmp/ as it arrives (local.c). */
+extern const struct spool_tap local_maildir_tap;
 /* handler_names - the accepted names, for usage messages */
 const char *handler_names(void);
 

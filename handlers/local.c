@@ -15,6 +15,10 @@
  *
  * A recipient whose local part or domain could lead out of the intended
  * directory (a '/', a leading '.', control characters) is refused at RCPT.
+ *
+ * A message whose recipients all share one Maildir is written while it
+ * arrives, into an unnamed file in its tmp/ (the spool's tap), and only
+ * synced and linked at the final dot; others are spooled first.
  */
 #include "config.h"
 
@@ -116,7 +120,21 @@ struct local_message {
 	const struct aiosmtpd_envelope *envelope;
 };
 
-/* to_lf - content with CRLF, bare CR and bare LF all written as LF */
+/* lf_put - content with CRLF, bare CR and bare LF all written as LF,
+ * appended to out; *cr carries a CR at the end of one piece to the next */
+static void lf_put(struct sbuf *out, const char *data, size_t len, bool *cr)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (*cr && data[i] == '\n') {
+			*cr = false;
+			continue; /* the LF of a CRLF */
+		}
+		*cr = data[i] == '\r';
+		sbuf_putc(out, *cr ? '\n' : data[i]);
+	}
+}
+
+/* to_lf - the spooled content through lf_put() */
 static int to_lf(struct spool *spool, maildir_out_fn *out, void *out_ctx)
 {
 	struct sbuf buf;
@@ -128,14 +146,7 @@ static int to_lf(struct spool *spool, maildir_out_fn *out, void *out_ctx)
 	sbuf_init(&buf, 64 * 1024 + 16);
 	spool_rewind(spool);
 	while ((ret = spool_next(spool, &data, &len)) > 0) {
-		for (size_t i = 0; i < len; i++) {
-			if (cr && data[i] == '\n') {
-				cr = false;
-				continue; /* the LF of a CRLF */
-			}
-			cr = data[i] == '\r';
-			sbuf_putc(&buf, cr ? '\n' : data[i]);
-		}
+		lf_put(&buf, data, len, &cr);
 		if (out(out_ctx, buf.data, buf.len) != 0)
 			ret = -1;
 		sbuf_reset(&buf);
@@ -146,6 +157,14 @@ static int to_lf(struct spool *spool, maildir_out_fn *out, void *out_ctx)
 	return ret < 0 ? -1 : 0;
 }
 
+/* put_head - the Return-Path and Received headers */
+static void put_head(struct sbuf *out, const struct aiosmtpd_session *session,
+		     const struct aiosmtpd_envelope *envelope)
+{
+	received_return_path(out, envelope, "\n");
+	received_header(out, session, envelope, time(NULL), "\n");
+}
+
 static int write_message(void *ctx, maildir_out_fn *out, void *out_ctx)
 {
 	struct local_message *m = ctx;
@@ -153,8 +172,7 @@ static int write_message(void *ctx, maildir_out_fn *out, void *out_ctx)
 	int ret;
 
 	sbuf_init(&head, 512);
-	received_return_path(&head, m->envelope, "\n");
-	received_header(&head, m->session, m->envelope, time(NULL), "\n");
+	put_head(&head, m->session, m->envelope);
 	ret = out(out_ctx, head.data, head.len);
 	sbuf_free(&head);
 	if (ret != 0)
@@ -280,6 +298,115 @@ static const char *answer(struct delivery *d,
 	return buf->data;
 }
 
+/* --- writing while the message arrives ----------------------------------- */
+
+#define STREAM_BLOCK (64 * 1024)
+
+/* A message for one Maildir, written as it arrives: the Maildir tap.  A
+ * failure is kept for handle_DATA to answer, as a spooled message's
+ * would be, rather than failing the spool with a generic 451. */
+struct local_stream {
+	int fd;
+	struct sbuf buf; /* converted content not yet written */
+	bool cr;
+	int error; /* errno of a failure, already logged */
+	const char *log_id;
+};
+
+static void stream_fail(struct local_stream *st, const char *step)
+{
+	st->error = errno != 0 ? errno : EIO;
+	log_error("%s Maildir %s of a message failed: %m", st->log_id, step);
+}
+
+static int stream_flush(struct local_stream *st)
+{
+	const char *p = st->buf.data;
+	size_t left = st->buf.len;
+
+	while (left > 0) {
+		ssize_t n = write(st->fd, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	sbuf_reset(&st->buf);
+	return 0;
+}
+
+static void stream_free(struct local_stream *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	sbuf_free(&st->buf);
+	free(st);
+}
+
+/* local_open - stream only when every recipient shares one Maildir: with
+ * several, each is written (or linked) on its own from the spool */
+static void *local_open(void *ctx, const struct aiosmtpd_session *session,
+			const struct aiosmtpd_envelope *envelope)
+{
+	struct local_stream *st;
+	struct delivery d;
+	const char *error;
+	int fd = -1;
+
+	delivery_plan(&d, ctx, session, envelope);
+	if (d.n == 1 && maildir_create(d.targets[0].dir, &error) == 0)
+		fd = maildir_open_unnamed(d.targets[0].dir);
+	delivery_free(&d);
+	if (fd < 0)
+		return NULL; /* spooled; handle_DATA reports any failure */
+	st = xcalloc(1, sizeof(*st));
+	st->fd = fd;
+	st->log_id = session->id;
+	sbuf_init(&st->buf, STREAM_BLOCK + 512);
+	put_head(&st->buf, session, envelope);
+	return st;
+}
+
+static int local_write(void *state, const char *data, size_t len)
+{
+	struct local_stream *st = state;
+
+	if (st->error != 0)
+		return 0;
+	lf_put(&st->buf, data, len, &st->cr);
+	if (st->buf.len >= STREAM_BLOCK && stream_flush(st) < 0)
+		stream_fail(st, "write");
+	return 0;
+}
+
+static void local_discard(void *state)
+{
+	stream_free(state);
+}
+
+const struct spool_tap local_maildir_tap = {
+	.open = local_open,
+	.write = local_write,
+	.discard = local_discard,
+};
+
+/* stream_finish - the streamed message synced and linked into t's new/ */
+static void stream_finish(struct local_stream *st, struct target *t)
+{
+	if (st->error == 0 && stream_flush(st) < 0)
+		stream_fail(st, "write");
+	if (st->error == 0 && fsync(st->fd) < 0)
+		stream_fail(st, "fsync");
+	if (st->error == 0 &&
+	    maildir_link_unnamed(t->dir, st->fd, &t->file) < 0)
+		stream_fail(st, "link");
+	t->error = st->error;
+	stream_free(st);
+}
+
 /* --- hooks --------------------------------------------------------------- */
 
 static void *local_init(int argc, char *const argv[], const char **error_r)
@@ -326,11 +453,15 @@ static const char *local_data(void *ctx, struct aiosmtpd_session *session,
 	static struct sbuf reply; /* valid until the next call, as hooks'
 				     replies must be */
 	struct local_message m = {session, envelope};
+	struct local_stream *st =
+		spool_take_tap(spool_from_content(envelope->content));
 	struct delivery d;
 	const char *first = NULL, *status;
 
 	delivery_plan(&d, ctx, session, envelope);
-	for (size_t t = 0; t < d.n; t++) {
+	if (st != NULL) /* one Maildir, written already */
+		stream_finish(st, &d.targets[0]);
+	for (size_t t = st != NULL ? 1 : 0; t < d.n; t++) {
 		deliver_one(&d.targets[t], first, &m);
 		if (first == NULL)
 			first = d.targets[t].file;

@@ -792,8 +792,7 @@ struct mailbox_message {
 	struct render render;
 };
 
-/* open_unnamed - an unnamed file in dir/tmp, or -1 */
-static int open_unnamed(const char *dir)
+int maildir_open_unnamed(const char *dir)
 {
 	static int have_proc = -1;
 	char path[4096];
@@ -806,9 +805,7 @@ static int open_unnamed(const char *dir)
 	return open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 }
 
-/* link_unnamed - give the synced unnamed file fd a new unique name in
- * new/, then sync new/ */
-static int link_unnamed(const char *dir, int fd, char **path_r)
+int maildir_link_unnamed(const char *dir, int fd, char **path_r)
 {
 	struct sbuf name, new_path, new_dir;
 	char fd_path[64];
@@ -848,7 +845,7 @@ static void *mailbox_open(void *ctx, const struct aiosmtpd_session *session,
 {
 	struct mailbox *mb = ctx;
 	struct mailbox_message *m;
-	int fd = open_unnamed(mb->dir);
+	int fd = maildir_open_unnamed(mb->dir);
 
 	if (fd < 0)
 		return NULL; /* spooled instead; handle_DATA stores it */
@@ -897,7 +894,7 @@ static int mailbox_finish(struct mailbox_message *m, char **path_r)
 		step = "fsync";
 		if (fsync(m->fd) == 0) {
 			step = "link";
-			ret = link_unnamed(m->dir, m->fd, path_r);
+			ret = maildir_link_unnamed(m->dir, m->fd, path_r);
 		}
 	}
 	if (ret < 0)

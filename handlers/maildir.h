@@ -84,6 +84,19 @@ int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
 		    const struct aiosmtpd_envelope *envelope, char **name_r);
 
 /*
+ * maildir_open_unnamed - an unnamed file (O_TMPFILE) in dir/tmp to write
+ * a message into; it vanishes with its last descriptor unless linked.
+ * -1 where the file system or a missing /proc cannot do this.
+ */
+int maildir_open_unnamed(const char *dir);
+/*
+ * maildir_link_unnamed - the written and synced unnamed file fd as
+ * dir/new/NAME under a new unique name, then fsync of dir/new.  Returns
+ * 0 with *path_r set (allocated), or -1 with errno set.  fd stays open.
+ */
+int maildir_link_unnamed(const char *dir, int fd, char **path_r);
+
+/*
  * maildir_mailbox_tap - the Mailbox handler's spool tap (see spool.h):
  * the message is rendered into an unnamed file (O_TMPFILE) in tmp/ while
  * it arrives, and handle_DATA only finishes it: fsync, link into new/

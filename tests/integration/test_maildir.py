@@ -11,6 +11,8 @@ import re
 import stat
 import subprocess
 
+import pytest
+
 from conftest import BIN, HOSTNAME, Server
 from peers import wait_until
 
@@ -146,3 +148,91 @@ def test_cli_form(connect, tmp_path):
         assert len(files_in(str(tmp_path / "example.com" / "anne"))) == 1
     finally:
         server.kill()
+
+
+# --- one Maildir: written while the message arrives --------------------------
+
+def big_message():
+    """Over 1 MiB, line ends of every kind, some split across reads."""
+    ends = [b"\r\n", b"\n", b"\r", b"\r\r\n"]
+    body = b"".join(b"line %06d %s%s" % (i, b"y" * (i % 89), ends[i % 4])
+                    for i in range(20000))
+    return b"Subject: big\r\n\r\n" + body + b"end\r\n"
+
+
+def as_stored(message):
+    """What the file holds after the trace headers: LF line ends."""
+    return message.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def body_of(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.startswith(b"Return-Path: <sender@x.org>\nReceived: "), \
+        data[:200]
+    return data[data.index(b"Subject: "):]
+
+
+def test_streamed_and_spooled_files_are_the_same(daemon, connect, tmp_path):
+    """One Maildir (written as the message arrives) and two Maildirs
+    (spooled first) store the same bytes."""
+    root = str(tmp_path / "m")
+    server = maildir_daemon(daemon, root + "/%u")
+    message = big_message()
+    assert send(connect, server, ["one@example.com"], message) == \
+        b"250 OK\r\n"
+    assert send(connect, server, ["two@example.com", "three@example.com"],
+                message) == b"250 OK\r\n"
+    [one] = files_in(os.path.join(root, "one"))
+    [two] = files_in(os.path.join(root, "two"))
+    assert body_of(one) == as_stored(message)
+    assert body_of(two) == as_stored(message)
+    for user in ("one", "two", "three"):
+        assert os.listdir(os.path.join(root, user, "tmp")) == []
+    assert stat.S_IMODE(os.stat(one).st_mode) == 0o600
+
+
+def test_refused_message_leaves_nothing(daemon, connect, tmp_path):
+    root = str(tmp_path / "m")
+    server = daemon(settings="data_size_limit = 500000;",
+                    handler='{ type = "maildir"; path = "%s"; }'
+                    % (root + "/%u"))
+    reply = send(connect, server, ["one@example.com"], big_message())
+    assert reply.startswith(b"552 "), reply
+    assert os.listdir(os.path.join(root, "one", "new")) == []
+    assert os.listdir(os.path.join(root, "one", "tmp")) == []
+
+
+def test_one_unwritable_maildir_is_451(daemon, connect, tmp_path):
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "anne").write_text("a file where a directory should be")
+    server = maildir_daemon(daemon, str(root) + "/%u")
+    reply = send(connect, server, ["anne@example.com"])
+    assert reply.startswith(b"451 4.3.0 "), reply
+    assert wait_until(lambda: "result=not delivered" in server.log())
+
+
+def test_full_file_system_is_452_and_nothing_kept(daemon, connect,
+                                                  tmp_path):
+    """A Maildir on a file system that fills up while the message is
+    written: 452 4.3.1, and no file left in tmp/ or new/."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs",
+                    str(small)], check=True)
+    try:
+        server = maildir_daemon(daemon, str(small) + "/%u")
+        reply = send(connect, server, ["anne@example.com"], big_message())
+        assert reply.startswith(b"452 4.3.1 "), reply
+        assert os.listdir(str(small / "anne" / "new")) == []
+        assert os.listdir(str(small / "anne" / "tmp")) == []
+        assert wait_until(lambda: "No space left on device" in server.log())
+        # A small message still fits: the space came back.
+        assert send(connect, server, ["anne@example.com"]) == b"250 OK\r\n"
+        assert len(files_in(str(small / "anne"))) == 1
+        assert server.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -204,6 +205,78 @@ static void test_deliver(void **state)
 	spool_free(&spool);
 }
 
+/* tapped - content through the Maildir tap in pieces of step octets, as
+ * the session hands it over; the handler's reply */
+static const char *tapped(void *ctx, const char *const *rcpts, size_t n,
+			  struct spool *spool, const char *content,
+			  size_t step, bool *streamed)
+{
+	struct aiosmtpd_envelope e = {.mail_from = "Sender@x.org",
+				      .rcpt_tos = rcpts,
+				      .n_rcpt_tos = n};
+	size_t len = strlen(content);
+	const char *p;
+	size_t plen;
+
+	spool_set_tap(spool, handler_tap(&handler_maildir), ctx);
+	spool_begin(spool, &session, &e);
+	for (size_t off = 0; off < len; off += step)
+		assert_int_equal(spool_write(spool, content + off,
+					     len - off < step ? len - off
+							      : step),
+				 0);
+	/* streamed: the spool holds nothing to read back */
+	spool_rewind(spool);
+	*streamed = spool_next(spool, &p, &plen) < 0;
+	e.content = spool_content(spool);
+	e.content_size = spool_size(spool);
+	return handler_maildir.handle_DATA(ctx, &session, &e);
+}
+
+/* test_tap - one Maildir is written while the content arrives, with the
+ * line ends of a CRLF split between pieces still made one LF; several
+ * Maildirs are spooled */
+static void test_tap(void **state)
+{
+	static const char content[] = "Subject: x\r\n\r\na\r\nb\rc\nd\r";
+	static const char *const one[] = {"anne@example.com",
+					  "Anne@Example.com"};
+	static const char *const two[] = {"bob@example.com",
+					  "carl@example.com"};
+	static const size_t steps[] = {1, 2, 3, 100};
+	struct spool *spool = spool_new(NULL);
+	void *ctx = start("%u");
+	struct stat st;
+	bool streamed;
+	char *a;
+
+	assert_ptr_equal(handler_tap(&handler_maildir), &local_maildir_tap);
+	for (size_t i = 0; i < N_ELEMENTS(steps); i++) {
+		char path[256], cmd[300];
+
+		assert_null(tapped(ctx, one, 2, spool, content, steps[i],
+				   &streamed));
+		assert_true(streamed);
+		a = only_file("anne", &st);
+		assert_non_null(a);
+		assert_string_equal(strstr(a, "\nSubject: x\n"),
+				    "\nSubject: x\n\na\nb\nc\nd\n");
+		free(a);
+		snprintf(path, sizeof(path), "%s/anne", root);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_null(tapped(ctx, two, 2, spool, content, 7, &streamed));
+	assert_false(streamed);
+	a = only_file("carl", &st);
+	assert_non_null(a);
+	assert_string_equal(strstr(a, "\nSubject: x\n"),
+			    "\nSubject: x\n\na\nb\nc\nd\n");
+	free(a);
+	handler_maildir.cleanup(ctx);
+	spool_free(&spool);
+}
+
 static void test_failure_takes_copies_back(void **state)
 {
 	static const char *const rcpts[] = {"anne@example.com",
@@ -239,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_init),
 		cmocka_unit_test_setup_teardown(test_rcpt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_takes_copies_back,
 						setup, teardown),
 	};
