@@ -233,6 +233,18 @@ static const char *tapped(void *ctx, const char *const *rcpts, size_t n,
 	return handler_maildir.handle_DATA(ctx, &session, &e);
 }
 
+/* check_stored - sub's one file holds the test content, line ends LF */
+static void check_stored(const char *sub)
+{
+	struct stat st;
+	char *a = only_file(sub, &st);
+
+	assert_non_null(a);
+	assert_string_equal(strstr(a, "\nSubject: x\n"),
+			    "\nSubject: x\n\na\nb\nc\nd\n");
+	free(a);
+}
+
 /* test_tap - one Maildir is written while the content arrives, with the
  * line ends of a CRLF split between pieces still made one LF; several
  * Maildirs are spooled */
@@ -246,9 +258,7 @@ static void test_tap(void **state)
 	static const size_t steps[] = {1, 2, 3, 100};
 	struct spool *spool = spool_new(NULL);
 	void *ctx = start("%u");
-	struct stat st;
 	bool streamed;
-	char *a;
 
 	assert_ptr_equal(handler_tap(&handler_maildir), &local_maildir_tap);
 	for (size_t i = 0; i < N_ELEMENTS(steps); i++) {
@@ -257,22 +267,14 @@ static void test_tap(void **state)
 		assert_null(tapped(ctx, one, 2, spool, content, steps[i],
 				   &streamed));
 		assert_true(streamed);
-		a = only_file("anne", &st);
-		assert_non_null(a);
-		assert_string_equal(strstr(a, "\nSubject: x\n"),
-				    "\nSubject: x\n\na\nb\nc\nd\n");
-		free(a);
+		check_stored("anne");
 		snprintf(path, sizeof(path), "%s/anne", root);
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
 		assert_int_equal(system(cmd), 0);
 	}
 	assert_null(tapped(ctx, two, 2, spool, content, 7, &streamed));
 	assert_false(streamed);
-	a = only_file("carl", &st);
-	assert_non_null(a);
-	assert_string_equal(strstr(a, "\nSubject: x\n"),
-			    "\nSubject: x\n\na\nb\nc\nd\n");
-	free(a);
+	check_stored("carl");
 	handler_maildir.cleanup(ctx);
 	spool_free(&spool);
 }
