@@ -121,16 +121,31 @@ struct local_message {
 };
 
 /* lf_put - content with CRLF, bare CR and bare LF all written as LF,
- * appended to out; *cr carries a CR at the end of one piece to the next */
+ * appended to out; *cr carries a CR at the end of one piece to the next.
+ * Runs between CRs are copied whole: a call per octet was half of a
+ * worker's time on 1 MiB messages. */
 static void lf_put(struct sbuf *out, const char *data, size_t len, bool *cr)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (*cr && data[i] == '\n') {
-			*cr = false;
-			continue; /* the LF of a CRLF */
+	const char *p = data, *end = data + len, *r;
+
+	if (len == 0)
+		return;
+	if (*cr && *p == '\n')
+		p++; /* the LF of a CRLF split between two pieces */
+	*cr = false;
+	while (p < end) {
+		r = memchr(p, '\r', (size_t)(end - p));
+		if (r == NULL) {
+			sbuf_append(out, p, (size_t)(end - p));
+			break;
 		}
-		*cr = data[i] == '\r';
-		sbuf_putc(out, *cr ? '\n' : data[i]);
+		sbuf_append(out, p, (size_t)(r - p));
+		sbuf_putc(out, '\n');
+		p = r + 1;
+		if (p == end)
+			*cr = true;
+		else if (*p == '\n')
+			p++;
 	}
 }
 
