@@ -338,6 +338,14 @@ def make_servers(args, tmp):
                 port_from_stdout=True)
         s.argv_fn = (lambda o, s: lambda port: o + [
             "-c", "Mailbox", s.maildir])(argv, s)
+    # The Maildir handler, which an operator delivers with (Return-Path
+    # and Received, durable too), once: with the first --workers value,
+    # the self-sizing pool by default.
+    argv, label = ours(args.workers[0])
+    s = add(f"ours Maildir {label}", "mailbox", None, maildir=True,
+            port_from_stdout=True)
+    s.argv_fn = (lambda o, s: lambda port: o + [
+        "-c", "Maildir", s.maildir])(argv, s)
     return servers
 
 
@@ -624,7 +632,8 @@ BOUND_FOR = {"s1": ("1k1", "1k1d", "1k1u"), "s8": ("1k8", "1k8d", "1k8u"),
 
 def print_durable(servers, wls, results, fsync):
     """Our durable Mailbox rate as a fraction of this run's bounds"""
-    rows = [s for s in servers if s.name.startswith("ours Mailbox")]
+    rows = [s for s in servers if s.name.startswith(("ours Mailbox",
+                                                     "ours Maildir"))]
     if not rows:
         return
     print("Our durable Mailbox as a fraction of the bound "
