@@ -361,27 +361,52 @@ static void stream_free(struct local_stream *st)
 	free(st);
 }
 
+static struct local_stream *stream_new(int fd,
+				       const struct aiosmtpd_session *session)
+{
+	struct local_stream *st = xcalloc(1, sizeof(*st));
+
+	st->fd = fd;
+	st->log_id = session->id;
+	sbuf_init(&st->buf, STREAM_BLOCK + 512);
+	return st;
+}
+
+/* stream_open - a stream into dir, or NULL to spool (a file system
+ * without unnamed files); a Maildir that cannot be created is a failure
+ * kept for handle_DATA, logged here and only here */
+static struct local_stream *stream_open(const char *dir,
+					const struct aiosmtpd_session *session,
+					const struct aiosmtpd_envelope *envelope)
+{
+	struct local_stream *st;
+	const char *error;
+	int fd;
+
+	if (maildir_create(dir, &error) < 0) {
+		st = stream_new(-1, session);
+		st->error = errno != 0 ? errno : EIO;
+		return st;
+	}
+	if ((fd = maildir_open_unnamed(dir)) < 0)
+		return NULL;
+	st = stream_new(fd, session);
+	put_head(&st->buf, session, envelope);
+	return st;
+}
+
 /* local_open - stream only when every recipient shares one Maildir: with
  * several, each is written (or linked) on its own from the spool */
 static void *local_open(void *ctx, const struct aiosmtpd_session *session,
 			const struct aiosmtpd_envelope *envelope)
 {
-	struct local_stream *st;
+	struct local_stream *st = NULL;
 	struct delivery d;
-	const char *error;
-	int fd = -1;
 
 	delivery_plan(&d, ctx, session, envelope);
-	if (d.n == 1 && maildir_create(d.targets[0].dir, &error) == 0)
-		fd = maildir_open_unnamed(d.targets[0].dir);
+	if (d.n == 1)
+		st = stream_open(d.targets[0].dir, session, envelope);
 	delivery_free(&d);
-	if (fd < 0)
-		return NULL; /* spooled; handle_DATA reports any failure */
-	st = xcalloc(1, sizeof(*st));
-	st->fd = fd;
-	st->log_id = session->id;
-	sbuf_init(&st->buf, STREAM_BLOCK + 512);
-	put_head(&st->buf, session, envelope);
 	return st;
 }
 

@@ -211,6 +211,9 @@ def test_one_unwritable_maildir_is_451(daemon, connect, tmp_path):
     reply = send(connect, server, ["anne@example.com"])
     assert reply.startswith(b"451 4.3.0 "), reply
     assert wait_until(lambda: "result=not delivered" in server.log())
+    # The failure is logged once, naming the path that failed.
+    assert server.log().count("mkdir(%s/anne/tmp) failed: Not a directory"
+                              % root) == 1, server.log()
 
 
 def test_full_file_system_is_452_and_nothing_kept(daemon, connect,
