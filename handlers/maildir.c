@@ -717,6 +717,54 @@ int maildir_store_link(const char *dir, const char *log_id,
 	return ret;
 }
 
+int maildir_open_unnamed(const char *dir)
+{
+	static int have_proc = -1; /* linking needs /proc/self/fd */
+	char path[4096];
+
+	if (have_proc < 0)
+		have_proc = access("/proc/self/fd", X_OK) == 0;
+	if (!have_proc)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	return open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+}
+
+int maildir_link_unnamed(const char *dir, int fd, char **path_r)
+{
+	struct sbuf name, new_path, new_dir;
+	char fd_path[64];
+	int ret = -1;
+
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	sbuf_init(&name, 128);
+	sbuf_init(&new_path, 256);
+	sbuf_init(&new_dir, 256);
+	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
+		sbuf_reset(&name);
+		unique_name(&name);
+		sbuf_reset(&new_path);
+		sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
+		ret = linkat(AT_FDCWD, fd_path, AT_FDCWD, new_path.data,
+			     AT_SYMLINK_FOLLOW);
+		if (ret < 0 && errno != EEXIST)
+			break;
+	}
+	sbuf_printf(&new_dir, "%s/new", dir);
+	if (ret == 0 && (ret = sync_dir(new_dir.data)) < 0) {
+		int saved = errno;
+
+		(void)unlink(new_path.data);
+		errno = saved;
+	}
+	if (ret == 0)
+		*path_r = sbuf_detach(&new_path);
+	sbuf_free(&name);
+	sbuf_free(&new_path);
+	sbuf_free(&new_dir);
+	return ret;
+}
+
 /* render_writer - maildir_render() as a maildir_writer_fn */
 struct render_args {
 	const struct aiosmtpd_session *session;
@@ -791,54 +839,6 @@ struct mailbox_message {
 	int fd;
 	struct render render;
 };
-
-int maildir_open_unnamed(const char *dir)
-{
-	static int have_proc = -1;
-	char path[4096];
-
-	if (have_proc < 0)
-		have_proc = access("/proc/self/fd", X_OK) == 0;
-	if (!have_proc)
-		return -1;
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	return open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-}
-
-int maildir_link_unnamed(const char *dir, int fd, char **path_r)
-{
-	struct sbuf name, new_path, new_dir;
-	char fd_path[64];
-	int ret = -1;
-
-	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-	sbuf_init(&name, 128);
-	sbuf_init(&new_path, 256);
-	sbuf_init(&new_dir, 256);
-	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
-		sbuf_reset(&name);
-		unique_name(&name);
-		sbuf_reset(&new_path);
-		sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
-		ret = linkat(AT_FDCWD, fd_path, AT_FDCWD, new_path.data,
-			     AT_SYMLINK_FOLLOW);
-		if (ret < 0 && errno != EEXIST)
-			break;
-	}
-	sbuf_printf(&new_dir, "%s/new", dir);
-	if (ret == 0 && (ret = sync_dir(new_dir.data)) < 0) {
-		int saved = errno;
-
-		(void)unlink(new_path.data);
-		errno = saved;
-	}
-	if (ret == 0)
-		*path_r = sbuf_detach(&new_path);
-	sbuf_free(&name);
-	sbuf_free(&new_path);
-	sbuf_free(&new_dir);
-	return ret;
-}
 
 static void *mailbox_open(void *ctx, const struct aiosmtpd_session *session,
 			  const struct aiosmtpd_envelope *envelope)
