@@ -132,12 +132,12 @@ static bool open_log(const struct conf *cfg)
 	bool no_syslog = false;
 
 	if (cfg->log_target == LOG_CONF_STDERR ||
-	    (cfg->log_target == LOG_CONF_AUTO && isatty(STDERR_FILENO)))
+	    (cfg->log_target == LOG_CONF_AUTO && isatty(STDERR_FILENO))) {
 		target = LOG_TARGET_STDERR;
-	else if (cfg->log_target == LOG_CONF_AUTO && !syslog_listening())
+	} else if (cfg->log_target == LOG_CONF_AUTO && !syslog_listening()) {
+		target = LOG_TARGET_STDERR;
 		no_syslog = true;
-	if (no_syslog)
-		target = LOG_TARGET_STDERR;
+	}
 	log_open("aiosmtpd", target, cfg->log_level);
 	return no_syslog;
 }

@@ -322,51 +322,39 @@ static const char *answer(struct delivery *d,
  * would be, rather than failing the spool with a generic 451. */
 struct local_stream {
 	int fd;
+	char *dir; /* for the log */
 	struct sbuf buf; /* converted content not yet written */
 	bool cr;
 	int error; /* errno of a failure, already logged */
 	const char *log_id;
 };
 
-static void stream_fail(struct local_stream *st, const char *step)
+/* stream_flush - write out buf; a failure is logged and kept */
+static void stream_flush(struct local_stream *st)
 {
-	st->error = errno != 0 ? errno : EIO;
-	log_error("%s Maildir %s of a message failed: %m", st->log_id, step);
-}
-
-static int stream_flush(struct local_stream *st)
-{
-	const char *p = st->buf.data;
-	size_t left = st->buf.len;
-
-	while (left > 0) {
-		ssize_t n = write(st->fd, p, left);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		left -= (size_t)n;
+	if (maildir_write(st->fd, st->buf.data, st->buf.len) < 0) {
+		st->error = errno != 0 ? errno : EIO;
+		maildir_log_failure(st->log_id, "write", st->dir);
 	}
 	sbuf_reset(&st->buf);
-	return 0;
 }
 
 static void stream_free(struct local_stream *st)
 {
 	if (st->fd >= 0)
 		close(st->fd);
+	free(st->dir);
 	sbuf_free(&st->buf);
 	free(st);
 }
 
-static struct local_stream *stream_new(int fd,
+static struct local_stream *stream_new(int fd, const char *dir,
 				       const struct aiosmtpd_session *session)
 {
 	struct local_stream *st = xcalloc(1, sizeof(*st));
 
 	st->fd = fd;
+	st->dir = xstrdup(dir);
 	st->log_id = session->id;
 	sbuf_init(&st->buf, STREAM_BLOCK + 512);
 	return st;
@@ -384,13 +372,13 @@ static struct local_stream *stream_open(const char *dir,
 	int fd;
 
 	if (maildir_create(dir, &error) < 0) {
-		st = stream_new(-1, session);
+		st = stream_new(-1, dir, session);
 		st->error = errno != 0 ? errno : EIO;
 		return st;
 	}
 	if ((fd = maildir_open_unnamed(dir)) < 0)
 		return NULL;
-	st = stream_new(fd, session);
+	st = stream_new(fd, dir, session);
 	put_head(&st->buf, session, envelope);
 	return st;
 }
@@ -417,8 +405,8 @@ static int local_write(void *state, const char *data, size_t len)
 	if (st->error != 0)
 		return 0;
 	lf_put(&st->buf, data, len, &st->cr);
-	if (st->buf.len >= STREAM_BLOCK && stream_flush(st) < 0)
-		stream_fail(st, "write");
+	if (st->buf.len >= STREAM_BLOCK)
+		stream_flush(st);
 	return 0;
 }
 
@@ -436,13 +424,11 @@ const struct spool_tap local_maildir_tap = {
 /* stream_finish - the streamed message synced and linked into t's new/ */
 static void stream_finish(struct local_stream *st, struct target *t)
 {
-	if (st->error == 0 && stream_flush(st) < 0)
-		stream_fail(st, "write");
-	if (st->error == 0 && fsync(st->fd) < 0)
-		stream_fail(st, "fsync");
+	if (st->error == 0)
+		stream_flush(st);
 	if (st->error == 0 &&
-	    maildir_link_unnamed(t->dir, st->fd, &t->file) < 0)
-		stream_fail(st, "link");
+	    maildir_commit_unnamed(t->dir, st->fd, st->log_id, &t->file) < 0)
+		st->error = errno != 0 ? errno : EIO;
 	t->error = st->error;
 	stream_free(st);
 }

@@ -517,10 +517,8 @@ static void unique_name(struct sbuf *sb)
 	}
 }
 
-static int write_out(void *ctx, const char *data, size_t len)
+int maildir_write(int fd, const char *data, size_t len)
 {
-	int fd = *(int *)ctx;
-
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
 
@@ -532,6 +530,12 @@ static int write_out(void *ctx, const char *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* write_out - maildir_write() as a maildir_out_fn on an int *fd */
+static int write_out(void *ctx, const char *data, size_t len)
+{
+	return maildir_write(*(int *)ctx, data, len);
 }
 
 /* create_tmp - a new file in tmp/, named uniquely; *tmp_path is set */
@@ -617,14 +621,18 @@ static int publish_name(const char *dir, const char *name,
 	return ret;
 }
 
-/* commit_tmp - sync, close and publish the written tmp/NAME; fd is
- * closed and, on failure, the file removed */
-static int commit_tmp(const char *dir, const char *name, const char *tmp_path,
-		      int fd, const char *log_id, char **path_r)
+/* store_tmp - write, sync and publish the open tmp/NAME; no file is left
+ * behind on failure */
+static int store_tmp(const char *dir, const char *name, const char *tmp_path,
+		     int fd, const char *log_id, maildir_writer_fn *writer,
+		     void *ctx, char **path_r)
 {
-	const char *step = "fsync";
+	const char *step = "write";
 	int ret;
 
+	if (writer(ctx, write_out, &fd) < 0)
+		goto fail;
+	step = "fsync";
 	if (fsync(fd) < 0)
 		goto fail;
 	step = "close";
@@ -638,17 +646,6 @@ static int commit_tmp(const char *dir, const char *name, const char *tmp_path,
 	return 0;
 fail:
 	return store_fail(log_id, step, fd, tmp_path);
-}
-
-/* store_tmp - write, sync and publish the open tmp/NAME; no file is left
- * behind on failure */
-static int store_tmp(const char *dir, const char *name, const char *tmp_path,
-		     int fd, const char *log_id, maildir_writer_fn *writer,
-		     void *ctx, char **path_r)
-{
-	if (writer(ctx, write_out, &fd) < 0)
-		return store_fail(log_id, "write", fd, tmp_path);
-	return commit_tmp(dir, name, tmp_path, fd, log_id, path_r);
 }
 
 int maildir_store(const char *dir, const char *log_id,
@@ -691,24 +688,35 @@ int maildir_store_named(const char *dir, const char *name,
 	return ret;
 }
 
+/* link_unique - link from (with linkat() flags) as dir/sub/NAME under a
+ * new unique name; name and path are set */
+static int link_unique(const char *from, int flags, const char *dir,
+		       const char *sub, struct sbuf *name, struct sbuf *path)
+{
+	int ret = -1;
+
+	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
+		sbuf_reset(name);
+		unique_name(name);
+		sbuf_reset(path);
+		sbuf_printf(path, "%s/%s/%s", dir, sub, name->data);
+		ret = linkat(AT_FDCWD, from, AT_FDCWD, path->data, flags);
+		if (ret < 0 && errno != EEXIST)
+			break;
+	}
+	return ret;
+}
+
 int maildir_store_link(const char *dir, const char *log_id,
 		       const char *existing, char **path_r)
 {
 	struct sbuf name, tmp_path;
-	int ret = -1;
+	int ret;
 
 	sbuf_init(&name, 128);
 	sbuf_init(&tmp_path, 256);
 	/* The name is unique in this Maildir; the file is the same. */
-	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
-		sbuf_reset(&name);
-		unique_name(&name);
-		sbuf_reset(&tmp_path);
-		sbuf_printf(&tmp_path, "%s/tmp/%s", dir, name.data);
-		ret = link(existing, tmp_path.data);
-		if (ret < 0 && errno != EEXIST)
-			break;
-	}
+	ret = link_unique(existing, 0, dir, "tmp", &name, &tmp_path);
 	if (ret == 0 &&
 	    (ret = publish_name(dir, name.data, tmp_path.data, path_r)) < 0)
 		(void)store_fail(log_id, "link", -1, tmp_path.data);
@@ -730,26 +738,19 @@ int maildir_open_unnamed(const char *dir)
 	return open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 }
 
-int maildir_link_unnamed(const char *dir, int fd, char **path_r)
+/* link_unnamed - the unnamed file fd as dir/new/NAME, then sync new/ */
+static int link_unnamed(const char *dir, int fd, char **path_r)
 {
 	struct sbuf name, new_path, new_dir;
 	char fd_path[64];
-	int ret = -1;
+	int ret;
 
 	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	sbuf_init(&name, 128);
 	sbuf_init(&new_path, 256);
 	sbuf_init(&new_dir, 256);
-	for (int attempt = 0; attempt < 10 && ret < 0; attempt++) {
-		sbuf_reset(&name);
-		unique_name(&name);
-		sbuf_reset(&new_path);
-		sbuf_printf(&new_path, "%s/new/%s", dir, name.data);
-		ret = linkat(AT_FDCWD, fd_path, AT_FDCWD, new_path.data,
-			     AT_SYMLINK_FOLLOW);
-		if (ret < 0 && errno != EEXIST)
-			break;
-	}
+	ret = link_unique(fd_path, AT_SYMLINK_FOLLOW, dir, "new", &name,
+			  &new_path);
 	sbuf_printf(&new_dir, "%s/new", dir);
 	if (ret == 0 && (ret = sync_dir(new_dir.data)) < 0) {
 		int saved = errno;
@@ -763,6 +764,28 @@ int maildir_link_unnamed(const char *dir, int fd, char **path_r)
 	sbuf_free(&new_path);
 	sbuf_free(&new_dir);
 	return ret;
+}
+
+int maildir_commit_unnamed(const char *dir, int fd, const char *log_id,
+			   char **path_r)
+{
+	const char *step = "fsync";
+	int ret = fsync(fd);
+
+	if (ret == 0) {
+		step = "link";
+		ret = link_unnamed(dir, fd, path_r);
+	}
+	if (ret < 0)
+		maildir_log_failure(log_id, step, dir);
+	return ret;
+}
+
+void maildir_log_failure(const char *log_id, const char *step,
+			 const char *dir)
+{
+	log_error("%s Maildir %s of a message in %s/tmp failed: %m", log_id,
+		  step, dir);
 }
 
 /* render_writer - maildir_render() as a maildir_writer_fn */
@@ -887,19 +910,12 @@ const struct spool_tap maildir_mailbox_tap = {
 /* mailbox_finish - the rest of a tapped message, synced and in new/ */
 static int mailbox_finish(struct mailbox_message *m, char **path_r)
 {
-	const char *step = "write";
 	int ret = -1;
 
-	if (render_end(&m->render) == 0) {
-		step = "fsync";
-		if (fsync(m->fd) == 0) {
-			step = "link";
-			ret = maildir_link_unnamed(m->dir, m->fd, path_r);
-		}
-	}
-	if (ret < 0)
-		log_error("%s Maildir %s of a message in %s/tmp failed: %m",
-			  m->log_id, step, m->dir);
+	if (render_end(&m->render) != 0)
+		maildir_log_failure(m->log_id, "write", m->dir);
+	else
+		ret = maildir_commit_unnamed(m->dir, m->fd, m->log_id, path_r);
 	message_free(m);
 	return ret;
 }

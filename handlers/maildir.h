@@ -90,11 +90,19 @@ int maildir_deliver(const char *dir, const struct aiosmtpd_session *session,
  */
 int maildir_open_unnamed(const char *dir);
 /*
- * maildir_link_unnamed - the written and synced unnamed file fd as
- * dir/new/NAME under a new unique name, then fsync of dir/new.  Returns
- * 0 with *path_r set (allocated), or -1 with errno set.  fd stays open.
+ * maildir_commit_unnamed - the written unnamed file fd made durable: fsync,
+ * link as dir/new/NAME under a new unique name, fsync of dir/new.
+ * Returns 0 with *path_r set (allocated), or -1 with errno set and the
+ * failing step logged under log_id.  fd stays open.
  */
-int maildir_link_unnamed(const char *dir, int fd, char **path_r);
+int maildir_commit_unnamed(const char *dir, int fd, const char *log_id,
+			   char **path_r);
+/* maildir_log_failure - "<log_id> Maildir <step> of a message in
+ * <dir>/tmp failed: <errno>", the line for a failed step */
+void maildir_log_failure(const char *log_id, const char *step,
+			 const char *dir);
+/* maildir_write - all of data to fd; 0, or -1 with errno set */
+int maildir_write(int fd, const char *data, size_t len);
 
 /*
  * maildir_mailbox_tap - the Mailbox handler's spool tap (see spool.h):
