@@ -693,10 +693,31 @@ static const struct pool_key pool_keys[] = {
 	{"max_idle", 1, 86400, offsetof(struct pool_conf, max_idle)},
 };
 
-static const char *const pool_names[] = {"max", "max_idle", "max_use", "min",
-					 "spare", NULL};
+static const char *const pool_names[] = {
+	"max", "max_idle", "max_use", "min", "scheduling", "spare", NULL};
 
-/* load_workers - workers = { min; max; spare; max_use; max_idle; } */
+/* load_scheduling - workers.scheduling = "batch" | "inherit" */
+static int load_scheduling(struct loader *ld, config_setting_t *m,
+			   enum worker_sched *sched)
+{
+	const char *v = NULL;
+
+	if (cfgread_string(&ld->cr, m, &v) < 0)
+		return -1;
+	if (strcmp(v, "batch") == 0)
+		*sched = WORKER_SCHED_BATCH;
+	else if (strcmp(v, "inherit") == 0)
+		*sched = WORKER_SCHED_INHERIT;
+	else
+		return cfgread_fail(&ld->cr, m,
+				    "'scheduling' must be \"batch\" or "
+				    "\"inherit\", not \"%s\"",
+				    v);
+	return 0;
+}
+
+/* load_workers - workers = { min; max; spare; max_use; max_idle;
+ * scheduling; } */
 static int load_workers(struct loader *ld, config_setting_t *s)
 {
 	struct pool_conf *pc = &ld->cfg->workers;
@@ -711,6 +732,11 @@ static int load_workers(struct loader *ld, config_setting_t *s)
 		const struct pool_key *k = NULL;
 		long long v = 0;
 
+		if (strcmp(name, "scheduling") == 0) {
+			if (load_scheduling(ld, m, &pc->scheduling) < 0)
+				return -1;
+			continue;
+		}
 		for (size_t j = 0; j < N_ELEMENTS(pool_keys); j++) {
 			if (strcmp(pool_keys[j].name, name) == 0)
 				k = &pool_keys[j];
@@ -983,7 +1009,7 @@ void conf_init(struct conf *cfg)
 	 * core keeps every core busy when sessions are short. */
 	cfg->workers = (struct pool_conf){
 		.min = cores(), .max = 128, .spare = 2, .max_use = 1000,
-		.max_idle = 60};
+		.max_idle = 60, .scheduling = WORKER_SCHED_BATCH};
 	cfg->user = xstrdup("nobody");
 	cfg->log_level = LOG_LEVEL_INFO;
 	handler_conf_set(&cfg->handler, "debugging", 0, no_args);
@@ -1308,8 +1334,9 @@ static void print_daemon(const struct conf *cfg, FILE *out)
 	fprintf(out, "queue_timeout = %u;\n", cfg->queue_timeout);
 	fprintf(out,
 		"workers = { min = %u; max = %u; spare = %u; max_use = %u; "
-		"max_idle = %u; };\n",
-		pc->min, pc->max, pc->spare, pc->max_use, pc->max_idle);
+		"max_idle = %u; scheduling = \"%s\"; };\n",
+		pc->min, pc->max, pc->spare, pc->max_use, pc->max_idle,
+		pc->scheduling == WORKER_SCHED_BATCH ? "batch" : "inherit");
 	fprintf(out, "log = { target = \"%s\"; level = \"%s\"; };\n",
 		targets[cfg->log_target], log_level_name(cfg->log_level));
 }

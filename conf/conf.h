@@ -55,6 +55,16 @@ struct listener_conf {
 	size_t n_proxy_from;
 };
 
+/* workers.scheduling: the CPU scheduling policy workers run under.  A
+ * blocking worker is woken for every command; under SCHED_BATCH a woken
+ * worker waits for the running task's slice instead of preempting it,
+ * so a CPU serves several sessions' commands in a row rather than
+ * switching tasks for each one. */
+enum worker_sched {
+	WORKER_SCHED_BATCH,   /* SCHED_BATCH, when started under SCHED_OTHER */
+	WORKER_SCHED_INHERIT, /* whatever the master runs under */
+};
+
 /* workers = { ... }: how the master sizes its pool. */
 struct pool_conf {
 	unsigned min;	   /* kept alive at all times */
@@ -62,6 +72,7 @@ struct pool_conf {
 	unsigned spare;	   /* idle ones kept ready, below max */
 	unsigned max_use;  /* sessions before a worker is replaced */
 	unsigned max_idle; /* seconds an idle worker waits before leaving */
+	enum worker_sched scheduling;
 };
 
 enum log_target_conf {

@@ -332,6 +332,17 @@ def make_servers(args, tmp):
         add(f"ours Sink {label}", "sink",
             (lambda o: lambda port: o + ["-c", "Sink"])(argv),
             port_from_stdout=True)
+    # --sched-inherit: Sink again with the workers left under the
+    # master's policy (SCHED_OTHER), to show what SCHED_BATCH is worth.
+    if args.sched_inherit:
+        conf = os.path.join(tmp, "inherit.conf")
+        with open(conf, "w") as f:
+            f.write('workers = { scheduling = "inherit"; };\n')
+        argv, _ = ours(args.workers[0])
+        add("ours Sink inherit", "sink",
+            (lambda o: lambda port: o + ["--config", conf, "-c", "Sink"])(
+                argv),
+            port_from_stdout=True)
     for w in args.workers:
         argv, label = ours(w)
         s = add(f"ours Mailbox {label}", "mailbox", None, maildir=True,
@@ -780,6 +791,10 @@ def parse_args():
                    help="our worker counts, one row each; 'pool' runs "
                    "without -w, with the self-sizing pool (default: "
                    "pool 4 32)")
+    p.add_argument("--sched-inherit", action="store_true",
+                   help="one more row, 'ours Sink inherit': the first "
+                   "--workers value with workers.scheduling = \"inherit\" "
+                   "(SCHED_OTHER) instead of the default SCHED_BATCH")
     p.add_argument("--only", nargs="+", default=None,
                    help="run only these workloads (s1 s8 s32 d8 m8)")
     p.add_argument("--dir", default=None,

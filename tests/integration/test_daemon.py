@@ -106,6 +106,60 @@ def test_worker_replaced_after_max_use(daemon):
     assert server.stop() == 0
 
 
+def policies(server):
+    """The scheduling policy of each worker, as chrt -p shows it."""
+    out = []
+    for pid in server.workers():
+        try:
+            out.append(os.sched_getscheduler(pid))
+        except ProcessLookupError:
+            pass
+    return out
+
+
+def settled_policies(server, want):
+    """The workers' policies once two workers run and all show want; the
+    last look otherwise.  A worker takes its policy as it starts."""
+    wait_until(lambda: (p := policies(server)) and len(p) >= 2 and
+               set(p) == {want})
+    return policies(server)
+
+
+def test_workers_run_sched_batch_by_default(daemon):
+    server = daemon("workers = { min = 2; spare = 0; };")
+    assert settled_policies(server, os.SCHED_BATCH) == [os.SCHED_BATCH] * 2
+    # the master keeps the policy it was started with
+    assert os.sched_getscheduler(server.pid) == os.SCHED_OTHER
+    send(server.host, server.port)
+    assert server.stop() == 0
+
+
+def test_scheduling_inherit_leaves_workers_alone(daemon):
+    server = daemon('workers = { min = 2; spare = 0; scheduling = '
+                    '"inherit"; };')
+    assert settled_policies(server, os.SCHED_OTHER) == [os.SCHED_OTHER] * 2
+    assert "SCHED_BATCH" not in server.log()
+    send(server.host, server.port)
+    assert server.stop() == 0
+
+
+def test_policy_chosen_by_the_operator_is_kept(tmp_path):
+    # chrt(1) (or systemd's CPUSchedulingPolicy=) put the master under
+    # SCHED_IDLE: workers.scheduling = "batch" must not override that.
+    cfg = write_config(str(tmp_path / "aiosmtpd.conf"),
+                       "workers = { min = 2; spare = 0; };",
+                       handler='{ type = "sink"; }')
+    server = Server(["chrt", "--idle", "0", BIN, "-n", "--config", cfg])
+    server.start()
+    try:
+        assert settled_policies(server, os.SCHED_IDLE) == \
+            [os.SCHED_IDLE] * 2
+        send(server.host, server.port)
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
 def backoff_delays(log):
     return [int(x) for x in re.findall(r"died at start; next fork in "
                                        r"(\d+) ms", log)]

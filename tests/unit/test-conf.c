@@ -85,6 +85,10 @@ static const struct error_case errors[] = {
 					     "exceed max (2)"},
 	{"workers = { spar = 5; };", "1: unknown setting 'spar' in 'workers' "
 				    "(did you mean 'spare'?)"},
+	{"workers = {\n scheduling = \"fifo\"; };",
+	 "2: 'scheduling' must be \"batch\" or \"inherit\", not \"fifo\""},
+	{"workers = { scheduling = 1; };",
+	 "1: 'scheduling' must be a string, not an integer"},
 	{"log = { level = \"loud\"; };",
 	 "1: 'level' must be \"debug\", \"info\", \"warning\" or \"error\", "
 	 "not \"loud\""},
@@ -244,10 +248,13 @@ static void test_values(void **state)
 			   "    protocol = \"lmtp\"; smtputf8 = true;\n"
 			   "    data_size_limit = 0; }\n"
 			   ");\n"
-			   "handler = { type = \"maildir\"; path = \"/m\"; };\n");
+			   "handler = { type = \"maildir\"; path = \"/m\"; };\n"
+			   "workers = { min = 3; scheduling = \"inherit\"; };\n");
 
 	assert_null(error);
 	conf_finish(&cfg);
+	assert_int_equal(cfg.workers.min, 3);
+	assert_int_equal(cfg.workers.scheduling, WORKER_SCHED_INHERIT);
 	assert_int_equal(cfg.n_listeners, 2);
 	l0 = &cfg.listeners[0].session.smtp;
 	l1 = &cfg.listeners[1].session.smtp;
@@ -502,6 +509,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.session.timeout, 300);
 	assert_false(cfg.session.smtp.call_limit_enabled);
 	assert_non_null(cfg.hostname);
+	assert_int_equal(cfg.workers.scheduling, WORKER_SCHED_BATCH);
 	conf_free(&cfg);
 }
 

@@ -12,33 +12,37 @@
 #include "alloc.h"
 #include "pool.h"
 
+/* the fields pool_to_fork() reads; the others do not matter here */
+#define PC(lo, hi, sp)                                                  \
+	{.min = (lo), .max = (hi), .spare = (sp), .max_use = 1, .max_idle = 1}
+
 struct pool_case {
-	struct pool_conf pc; /* min, max, spare (max_use, max_idle unused) */
+	struct pool_conf pc;
 	unsigned total, idle;
 	unsigned forks;
 };
 
 static const struct pool_case cases[] = {
 	/* at start: min, or spare if that is more */
-	{{2, 20, 2, 1, 1}, 0, 0, 2},
-	{{2, 20, 5, 1, 1}, 0, 0, 5},
-	{{4, 20, 2, 1, 1}, 0, 0, 4},
+	{PC(2, 20, 2), 0, 0, 2},
+	{PC(2, 20, 5), 0, 0, 5},
+	{PC(4, 20, 2), 0, 0, 4},
 	/* settled */
-	{{2, 20, 2, 1, 1}, 2, 2, 0},
+	{PC(2, 20, 2), 2, 2, 0},
 	/* busy workers: keep spare idle ones */
-	{{2, 20, 2, 1, 1}, 2, 0, 2},
-	{{2, 20, 2, 1, 1}, 16, 1, 1},
+	{PC(2, 20, 2), 2, 0, 2},
+	{PC(2, 20, 2), 16, 1, 1},
 	/* never above max */
-	{{2, 20, 2, 1, 1}, 19, 0, 1},
-	{{2, 20, 2, 1, 1}, 20, 0, 0},
-	{{1, 3, 5, 1, 1}, 2, 0, 1},
+	{PC(2, 20, 2), 19, 0, 1},
+	{PC(2, 20, 2), 20, 0, 0},
+	{PC(1, 3, 5), 2, 0, 1},
 	/* bounded per pass */
-	{{100, 200, 2, 1, 1}, 0, 0, POOL_FORKS_PER_TICK},
+	{PC(100, 200, 2), 0, 0, POOL_FORKS_PER_TICK},
 	/* a fixed pool (-w 3): min = max = 3, spare 0 */
-	{{3, 3, 0, 1, 1}, 1, 0, 2},
-	{{3, 3, 0, 1, 1}, 3, 0, 0},
+	{PC(3, 3, 0), 1, 0, 2},
+	{PC(3, 3, 0), 3, 0, 0},
 	/* after a reload: old workers count towards max, not towards idle */
-	{{2, 4, 2, 1, 1}, 3, 0, 1},
+	{PC(2, 4, 2), 3, 0, 1},
 };
 
 static void test_cases(void **state)
