@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -99,6 +100,18 @@ static int open_unix(const struct listener_conf *conf, const char *path,
 	return 0;
 }
 
+/* set_nodelay - replies go out at once on every connection; set on the
+ * listener, the option is inherited by accept() */
+static void set_nodelay(struct listener *l)
+{
+	int on = 1;
+
+	if (l->family == AF_UNIX)
+		return;
+	l->nodelay = setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+				sizeof(on)) == 0;
+}
+
 /* bind_one - one socket for one resolved address */
 static int bind_one(const struct listener_conf *conf, const struct addrinfo *ai,
 		    bool port_zero, struct listener **list, size_t *n,
@@ -130,6 +143,7 @@ static int bind_one(const struct listener_conf *conf, const struct addrinfo *ai,
 	l->family = ai->ai_family;
 	l->bound = sockaddr_text((struct sockaddr *)&ss);
 	l->port_zero = port_zero;
+	set_nodelay(l);
 	return 0;
 }
 
@@ -251,6 +265,7 @@ static void adopt(const struct listener_conf *conf, int fd,
 				  ((const struct sockaddr_un *)sa)->sun_path);
 	else
 		l->bound = sockaddr_text(sa);
+	set_nodelay(l);
 	log_info("listening on %s, passed in by systemd", l->bound);
 }
 

@@ -27,6 +27,9 @@ struct listener {
 	char *unix_path; /* removed at close */
 	bool port_zero;	 /* bound with port 0: the address is printed */
 	bool borrowed;	 /* the socket still belongs to another service */
+	/* TCP_NODELAY is set on the listening socket: Linux copies it to
+	 * every accepted connection, which then needs no setsockopt() */
+	bool nodelay;
 };
 
 /* listener_matches - does l serve this configured address already? */

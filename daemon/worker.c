@@ -174,27 +174,25 @@ static void session_id(struct worker *w, char *buf, size_t size)
 		 (unsigned long long)(x & 0xffffffffffffULL));
 }
 
-/* peer_info - the client's address as handlers and logs see it */
-static void peer_info(int fd, struct aiosmtpd_session *peer, char *addr,
-		      size_t size)
+/* peer_info - the client's address, as accept4() gave it, the way
+ * handlers and logs see it */
+static void peer_info(const struct sockaddr_storage *ss,
+		      struct aiosmtpd_session *peer, char *addr, size_t size)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
 	peer->peer_family = AF_UNIX;
 	peer->peer_port = 0;
 	addr[0] = '\0';
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	peer->peer_family = ss.ss_family;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
+		peer->peer_family = AF_INET;
 		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)size);
 		peer->peer_port = ntohs(in->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+			(const struct sockaddr_in6 *)ss;
 
+		peer->peer_family = AF_INET6;
 		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
 		peer->peer_port = ntohs(in6->sin6_port);
 	}
@@ -229,7 +227,8 @@ static struct proxy_recv *proxy_step(int fd, const struct listener *l,
 	return pr;
 }
 
-static void serve(struct worker *w, int fd, const struct listener *l)
+static void serve(struct worker *w, int fd, const struct sockaddr_storage *from,
+		  const struct listener *l)
 {
 	const struct session_conf *sc = &l->conf->session;
 	struct aiosmtpd_session peer = {0};
@@ -249,9 +248,9 @@ static void serve(struct worker *w, int fd, const struct listener *l)
 	session_id(w, id, sizeof(id));
 	peer.id = id;
 	peer.peer_addr = addr;
-	peer_info(fd, &peer, addr, sizeof(addr));
+	peer_info(from, &peer, addr, sizeof(addr));
 	client_text(&peer, client, sizeof(client));
-	if (peer.peer_family != AF_UNIX)
+	if (peer.peer_family != AF_UNIX && !l->nodelay)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (l->conf->proxy_timeout_ms > 0 &&
 	    (proxy = proxy_step(fd, l, &peer, addr, sizeof(addr), client,
@@ -311,10 +310,13 @@ done:
  * when a session was served */
 static bool accept_from(struct worker *w, const struct listener *l)
 {
-	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct sockaddr_storage from = {.ss_family = AF_UNSPEC};
+	socklen_t len = sizeof(from);
+	int fd = accept4(l->fd, (struct sockaddr *)&from, &len,
+			 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd >= 0) {
-		serve(w, fd, l);
+		serve(w, fd, &from, l);
 		return true;
 	}
 	switch (errno) {
