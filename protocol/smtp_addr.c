@@ -1054,30 +1054,42 @@ static struct tok *get_fws(struct ctx *c, struct text *v)
  * space or tab, or an unescaped end character, with quoted pairs undone.
  * A backslash that ends the run is dropped.  Python fails with
  * UnboundLocalError when the run is empty.
+ *
+ * Python splits off the text up to the white space first; this finds
+ * the end in one scan instead and copies only what it consumes, so that
+ * a run of nested comments, each ending a few bytes in, costs time and
+ * memory linear in the input (splitting first made "(a(a(a..." quadratic
+ * in both: 125 MB for a 32 KiB command).
  */
 static enum status ptext_to_endchars(struct ctx *c, struct text *v, char end1,
                                      char end2, struct text *out)
 {
-	size_t frag, pos, len = 0;
+	size_t pos, len = 0;
 	bool escape = false;
 	char *buf, ch;
 
-	for (frag = 0; frag < v->n; frag++)
-		if (v->s[frag] == ' ' || v->s[frag] == '\t')
-			break;
-	if (frag == 0)
+	if (v->n == 0 || v->s[0] == ' ' || v->s[0] == '\t')
 		return ST_UNBOUND;
-	buf = arena_alloc(c, frag + 1);
-	for (pos = 0; pos < frag; pos++) {
+	for (pos = 0; pos < v->n; pos++) {
 		ch = v->s[pos];
+		if (ch == ' ' || ch == '\t')
+			break;
+		if (escape)
+			escape = false;
+		else if (ch == '\\')
+			escape = true;
+		else if (ch == end1 || ch == end2)
+			break;
+	}
+	buf = arena_alloc(c, pos + 1);
+	escape = false;
+	for (size_t i = 0; i < pos; i++) {
+		ch = v->s[i];
 		if (ch == '\\' && !escape) {
 			escape = true;
 			continue;
 		}
-		if (escape)
-			escape = false;
-		else if (ch == end1 || ch == end2)
-			break;
+		escape = false;
 		buf[len++] = ch;
 	}
 	buf[len] = '\0';

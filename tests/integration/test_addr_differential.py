@@ -136,6 +136,18 @@ HAND_WRITTEN = [
     "postmaster",
     "<a@b> x",
     " <a@b>",
+    # Long runs of comments, quoted words and escapes: ptext_to_endchars()
+    # once copied everything up to the next white space for each comment.
+    "<" + "(a" * 100 + ">",
+    "<" + "(a)" * 300 + "b@c>",
+    "<" + "a(b)." * 300 + "@b>",
+    "<" + '"a".' * 300 + "@b>",
+    "<a@" + "b(c)." * 300 + "d>",
+    "<" + "(a\\)" * 200 + "b@c>",
+    "<" + "a(b\\ c)." * 200 + "@b>",
+    "<" + "(a b" * 150 + ">",
+    "<a@[" + "1\\]" * 200 + "]>",
+    '<"' + 'a\\"' * 300 + '"@b>',
 ]
 
 

@@ -3,7 +3,9 @@
 (a) A message just under the default 32 MiB limit and a 40 MiB one
     (refused with 552 after the final dot) leave every worker's peak RSS
     (VmHWM, read from /proc while the daemon runs) under 8 MiB, and the
-    big message is stored intact.
+    big message is stored intact.  Hostile paths at the largest
+    command_size_limit (nested comments, long runs of quoted words) keep
+    it under 8 MiB too.
 (b) kill -9 of the worker serving a session in the middle of DATA: nothing
     in new/ or tmp/ from it, the master forks a replacement, and a session
     open at the same time still delivers its message.
@@ -249,6 +251,41 @@ def test_big_messages_keep_workers_small(tmp_path, daemon):
     assert b"\nSubject: big\n" in b"\n" + data
     assert data.endswith(b"\n\n" + stored_body(big)), \
         "the stored 32 MiB message differs from what was sent"
+    assert server.stop() == 0, server.log()
+
+
+def test_hostile_paths_keep_workers_small(daemon):
+    # Paths a client can send at the largest command_size_limit: nested
+    # comments, long runs of comments and of quoted words.  The parser
+    # once copied the rest of the line for every comment (125 MB and half
+    # a second for the first of these); each must get its reply at once
+    # and leave the worker small.
+    server = daemon(settings="command_size_limit = 32768;", workers=1)
+    baseline = {p: proc_status(p, "VmRSS") if SANITIZED else 0
+                for p in server.workers()}
+    paths = [
+        ("<" + "(a" * 16000 + ">", 553),
+        ("<" + "(a)" * 10000 + "b@c>", 250),
+        ("<" + "a(b)." * 6000 + "@b>", 250),
+        ("<" + '"a".' * 8000 + "@b>", 250),
+        ("<" + "(a\\)" * 6000 + "b@c>", 553),
+    ]
+    with smtplib.SMTP(server.host, server.port, timeout=60) as client:
+        assert client.ehlo("hostile.example")[0] == 250
+        for path, want in paths:
+            code, msg = client.docmd("MAIL FROM:" + path)
+            assert code == want, (path[:20], code, msg)
+            assert client.rset()[0] == 250
+        assert client.noop()[0] == 250
+        hwm = hwm_of_workers(server)
+    # AddressSanitizer keeps freed blocks in quarantine, so there the
+    # peak grows with all five parses, each a few MiB; 32 MiB is still a
+    # quarter of what one of them took before.
+    bound = 4 * MAX_WORKER_HWM_KIB if SANITIZED else MAX_WORKER_HWM_KIB
+    too_big = {p: v for p, v in hwm.items()
+               if v - baseline.get(p, 0) >= bound}
+    assert too_big == {}, "peak RSS in KiB per worker: %r (at start: %r)" \
+        % (hwm, baseline)
     assert server.stop() == 0, server.log()
 
 
