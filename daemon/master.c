@@ -466,11 +466,18 @@ static void turn_away(const struct master *m, const struct listener *l)
 }
 
 /* watch_queues - under stress, listeners with connections waiting; one
- * that has had them for queue_timeout is turned away */
-static void watch_queues(struct master *m, const struct pollfd *pfd)
+ * that has had them for queue_timeout is turned away.  pfd has a slot
+ * per listener.  The listeners are looked at, never waited on: a
+ * listener with a connection queued is readable until a worker is free,
+ * so a wait on it returns at once, again and again (the master spun at
+ * a whole CPU while every worker was busy, the moment it could least
+ * afford it). */
+static void watch_queues(struct master *m, struct pollfd *pfd)
 {
 	int64_t now = sockstream_now();
 
+	if (poll(pfd, m->svc->n_listeners, 0) < 0)
+		return;
 	for (size_t i = 0; i < m->svc->n_listeners; i++) {
 		if (!(pfd[i].revents & POLLIN)) {
 			m->queued_since[i] = 0;
@@ -529,10 +536,11 @@ static int poll_timeout(const struct master *m)
 	return (int)wait;
 }
 
-/* poll_set - the signal and wake pipes, and the listeners under stress */
-static size_t poll_set(struct master *m, struct pollfd **pfd)
+/* poll_set - the signal and status pipes, which the master waits on,
+ * then a slot per listener for watch_queues() */
+static void poll_set(struct master *m, struct pollfd **pfd)
 {
-	size_t n = 2 + (shared_stress(m->sh) ? m->svc->n_listeners : 0);
+	size_t n = 2 + m->svc->n_listeners;
 
 	*pfd = xrealloc(*pfd, n * sizeof(**pfd));
 	(*pfd)[0] = (struct pollfd){.fd = signal_pipe[0], .events = POLLIN};
@@ -540,20 +548,19 @@ static size_t poll_set(struct master *m, struct pollfd **pfd)
 	for (size_t i = 2; i < n; i++)
 		(*pfd)[i] = (struct pollfd){.fd = m->svc->listeners[i - 2].fd,
 					    .events = POLLIN};
-	return n;
 }
 
 /* one_pass - wait for something to do, then do it */
 static void one_pass(struct master *m, struct pollfd **pfd)
 {
-	size_t n = poll_set(m, pfd);
 	int timeout = poll_timeout(m);
 	bool stress = shared_stress(m->sh);
 
+	poll_set(m, pfd);
 	/* Under stress the queues are looked at often. */
 	if (stress && (timeout < 0 || timeout > STRESS_POLL_MS))
 		timeout = STRESS_POLL_MS;
-	if (poll(*pfd, n, timeout) < 0 && errno != EINTR)
+	if (poll(*pfd, 2, timeout) < 0 && errno != EINTR)
 		log_panic("master poll() failed: %m");
 	if ((*pfd)[1].revents & POLLIN)
 		read_status(m);

@@ -104,7 +104,9 @@ static void setup_signals(void)
 /* report - the worker's line in the table; the master is woken only
  * when a busy worker leaves fewer ready workers than workers.spare (or
  * none), since only then may the pool need a new worker or be under
- * stress */
+ * stress.  Under stress the pool is at workers.max and the master looks
+ * at it every STRESS_POLL_MS anyway: a wakeup per session would tell it
+ * nothing. */
 static void report(struct worker *w, enum worker_state state)
 {
 	const struct worker_env *env = w->env;
@@ -116,7 +118,8 @@ static void report(struct worker *w, enum worker_state state)
 	if (state != WORKER_BUSY)
 		return;
 	w->status.ready = shared_ready(env->shared, env->epoch);
-	if (w->status.ready >= spare && w->status.ready > 0)
+	if ((w->status.ready >= spare && w->status.ready > 0) ||
+	    shared_stress(env->shared))
 		return;
 	w->status.state = (int)state;
 	do {

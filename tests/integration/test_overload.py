@@ -185,6 +185,39 @@ def test_queue_timeout_turns_waiting_connections_away(daemon, connect):
     assert "waited 2 s for a worker: told 421 and closed" in server.log()
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of one process so far, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_master_idles_while_connections_wait(daemon, connect):
+    """Under stress, with connections waiting in the listen queue, the
+    master looks at the queue every fifth of a second and sleeps in
+    between.  It used to wait on the listener itself, which stays
+    readable while a connection waits: the master spun at a whole CPU
+    for as long as the pool was full.  Its CPU time over two seconds
+    of that is compared with the two seconds: a resource bound with a
+    wide margin, not a duration."""
+    server = daemon(settings="timeout = 300;\nstress_timeout = 60;\n"
+                    "queue_timeout = 60;\n"
+                    "workers = { min = 1; max = 1; spare = 0; };")
+    busy = greeted(connect, server.host, server.port)
+    waiting = [connect(server.host, server.port) for _ in range(3)]
+    server.stderr.wait_for(lambda b: b"stress: all 1 workers busy" in b, 10)
+    cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+    time.sleep(2)
+    cpu = cpu_seconds(server.pid) - cpu0
+    elapsed = time.monotonic() - t0
+    assert cpu < elapsed / 4, \
+        "master used %.2f s of CPU in %.2f s under stress" % (cpu, elapsed)
+    # The queue is still served once the worker is free.
+    assert busy.cmd("QUIT").startswith(b"221 ")
+    assert waiting[0].reply().startswith(b"220 ")
+    server.stop()
+
+
 def pss_kib(pids):
     total = 0
     for pid in pids:
