@@ -17,9 +17,17 @@ SRCDIR = os.environ.get("AIOSMTPD_SRCDIR",
                         os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+# Under `make -j2 check` the outer make's flags reach these makes through
+# the environment, and with them "make[2]: Entering directory" lines in
+# the output that make_var() reads: each make here starts afresh.
+MAKE_ENV = {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+
 def make(*args):
     return subprocess.run(["make", "-s", "-C", BUILDDIR] + list(args),
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env=MAKE_ENV)
 
 
 def make_var(name):
@@ -27,7 +35,8 @@ def make_var(name):
     done = subprocess.run(["make", "-s", "-C", BUILDDIR, "--no-print-directory",
                            "-f", "Makefile", "-f", "-", "print-var"],
                           input="print-var:\n\t@echo $(%s)\n" % name,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env=MAKE_ENV)
     return done.stdout.strip()
 
 
