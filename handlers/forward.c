@@ -68,13 +68,16 @@ static struct forward *forward_options(struct forward *f, int argc,
 				       char *const argv[], const char **error_r)
 {
 	for (int i = 0; i < argc; i++) {
-		if (smtp_client_conf_set(&f->client, argv[i], error_r) < 0) {
-			smtp_client_conf_free(&f->client);
-			free(f);
-			return NULL;
-		}
+		if (smtp_client_conf_set(&f->client, argv[i], error_r) < 0)
+			goto fail;
 	}
+	if (smtp_client_conf_ready(&f->client, error_r) < 0)
+		goto fail;
 	return f;
+fail:
+	smtp_client_conf_free(&f->client);
+	free(f);
+	return NULL;
 }
 
 static void *lmtp_init(int argc, char *const argv[], const char **error_r)

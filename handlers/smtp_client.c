@@ -52,7 +52,6 @@ struct smtp_client {
 	const struct smtp_client_conf *conf;
 	const char *log_id;
 	int fd;
-	SSL_CTX *ssl_ctx;
 	SSL *ssl;
 	struct smtp_io *io;
 	struct sbuf out;
@@ -60,6 +59,12 @@ struct smtp_client {
 	bool usable;
 	bool bol; /* content: at the start of a line */
 	bool cr;  /* content: a CR waits to see whether LF follows */
+};
+
+/* The TLS client context of one next hop, shared by its connections. */
+struct smtp_client_tls_state {
+	SSL_CTX *ctx;
+	SSL_SESSION *session; /* the last one the next hop gave us */
 };
 
 /* --- configuration ------------------------------------------------------- */
@@ -73,10 +78,24 @@ void smtp_client_conf_init(struct smtp_client_conf *conf)
 	conf->tls_verify = true;
 }
 
+static void tls_state_free(struct smtp_client_tls_state **tlsp)
+{
+	struct smtp_client_tls_state *tls = *tlsp;
+
+	if (tls == NULL)
+		return;
+	if (tls->session != NULL)
+		SSL_SESSION_free(tls->session);
+	SSL_CTX_free(tls->ctx);
+	free(tls);
+	*tlsp = NULL;
+}
+
 void smtp_client_conf_free(struct smtp_client_conf *conf)
 {
 	XFREE(conf->target);
 	XFREE(conf->tls_ca);
+	tls_state_free(&conf->tls_state);
 }
 
 static int parse_seconds(const char *value, unsigned *r)
@@ -531,6 +550,93 @@ bool smtp_client_offers(const struct smtp_client *c, const char *keyword)
 
 /* --- TLS ----------------------------------------------------------------- */
 
+/* remember_session - OpenSSL hands over each session (TLS 1.3: each
+ * ticket) the next hop gives; the newest is the one to resume */
+static int remember_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct smtp_client_tls_state *tls =
+		SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	if (tls->session != NULL)
+		SSL_SESSION_free(tls->session);
+	tls->session = session;
+	return 1; /* the reference is ours now */
+}
+
+/* forget_session - a handshake failed: do not offer that session again */
+static void forget_session(struct smtp_client_tls_state *tls)
+{
+	if (tls->session != NULL)
+		SSL_SESSION_free(tls->session);
+	tls->session = NULL;
+}
+
+/* load_cas - the CAs that vouch for the next hop; 0, or -1 with the
+ * reason in error */
+static int load_cas(SSL_CTX *ctx, const char *file, char *error, size_t size)
+{
+	const char *reason;
+	FILE *fp;
+
+	ERR_clear_error();
+	if (file == NULL) {
+		if (SSL_CTX_set_default_verify_paths(ctx) == 1)
+			return 0;
+		file = "(the system's)";
+	} else {
+		/* OpenSSL says no more than "system lib" of a file that
+		 * cannot be opened. */
+		if ((fp = fopen(file, "r")) == NULL) {
+			snprintf(error, size, "tls_ca %s: %s", file,
+				 strerror(errno));
+			return -1;
+		}
+		fclose(fp);
+		if (SSL_CTX_load_verify_locations(ctx, file, NULL) == 1)
+			return 0;
+	}
+	reason = ERR_reason_error_string(ERR_peek_error());
+	snprintf(error, size,
+		 "tls_ca %s: no CA certificate could be loaded (%s)", file,
+		 reason != NULL ? reason : "unknown error");
+	ERR_clear_error();
+	return -1;
+}
+
+int smtp_client_conf_ready(struct smtp_client_conf *conf, const char **error_r)
+{
+	static char error[512];
+	struct smtp_client_tls_state *tls;
+	SSL_CTX *ctx;
+
+	tls_state_free(&conf->tls_state);
+	if (conf->tls == SMTP_CLIENT_TLS_NO)
+		return 0;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		*error_r = "cannot make a TLS client context";
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (load_cas(ctx, conf->tls_ca, error, sizeof(error)) < 0) {
+			SSL_CTX_free(ctx);
+			*error_r = error;
+			return -1;
+		}
+	}
+	tls = xcalloc(1, sizeof(*tls));
+	tls->ctx = ctx;
+	SSL_CTX_set_app_data(ctx, tls);
+	/* Sessions go to remember_session() alone; OpenSSL's own client
+	 * cache is never looked up anyway. */
+	SSL_CTX_set_session_cache_mode(
+		ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, remember_session);
+	conf->tls_state = tls;
+	return 0;
+}
+
 static int tls_fail(struct smtp_client *c, struct smtp_reply *reply,
 		    const char *what)
 {
@@ -545,33 +651,22 @@ static int tls_fail(struct smtp_client *c, struct smtp_reply *reply,
 	return fail(c, reply, REPLY_TLS, "TLS failed");
 }
 
-/* tls_context - a client context that checks the certificate when asked */
-static int tls_context(struct smtp_client *c, const char *host)
+/* tls_connection - the TLS object for this connection, from the next
+ * hop's context, resuming its last session */
+static int tls_connection(struct smtp_client *c, const char *host)
 {
 	const struct smtp_client_conf *conf = c->conf;
-	bool verify = conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify;
+	struct smtp_client_tls_state *tls = conf->tls_state;
 
-	/* XXX A context per connection reloads the CA store each time;
-	 * one per handler, made in the master before the fork, would
-	 * cost nothing per connection. */
-	if ((c->ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return -1;
-	SSL_CTX_set_min_proto_version(c->ssl_ctx, TLS1_2_VERSION);
-	if (verify) {
-		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
-		if ((conf->tls_ca != NULL
-			     ? SSL_CTX_load_verify_locations(c->ssl_ctx,
-							     conf->tls_ca, NULL)
-			     : SSL_CTX_set_default_verify_paths(c->ssl_ctx)) !=
-		    1)
-			return -1;
-	}
-	if ((c->ssl = SSL_new(c->ssl_ctx)) == NULL ||
+	if (tls == NULL || (c->ssl = SSL_new(tls->ctx)) == NULL ||
 	    SSL_set_fd(c->ssl, c->fd) != 1)
 		return -1;
+	if (tls->session != NULL && SSL_SESSION_is_resumable(tls->session))
+		(void)SSL_set_session(c->ssl, tls->session);
 	if (host != NULL) {
 		(void)SSL_set_tlsext_host_name(c->ssl, host);
-		if (verify && SSL_set1_host(c->ssl, host) != 1)
+		if (conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify &&
+		    SSL_set1_host(c->ssl, host) != 1)
 			return -1;
 	}
 	return 0;
@@ -591,15 +686,19 @@ static int starttls(struct smtp_client *c, const char *helo,
 		    c->conf->target[0] != '/' &&
 		    split_host_port(c->conf->target, host, sizeof(host),
 				    &port) == 0;
-	if (tls_context(c, have_host ? host : NULL) < 0) {
+	if (tls_connection(c, have_host ? host : NULL) < 0) {
 		tls_fail(c, reply, "TLS set-up failed:");
 		return -1;
 	}
 	ERR_clear_error();
 	if (SSL_connect(c->ssl) != 1) {
+		forget_session(c->conf->tls_state);
 		tls_fail(c, reply, "TLS handshake failed:");
 		return -1;
 	}
+	log_debug("%s next hop %s: %s%s", c->log_id, c->conf->target,
+		  SSL_get_version(c->ssl),
+		  SSL_session_reused(c->ssl) ? ", session resumed" : "");
 	/* RFC 3207: nothing the server sent before the handshake counts. */
 	smtp_io_discard_input(c->io);
 	if (smtp_client_command(c, reply, "%s %s",
@@ -723,8 +822,6 @@ void smtp_client_free(struct smtp_client **cp)
 			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
-	if (c->ssl_ctx != NULL)
-		SSL_CTX_free(c->ssl_ctx);
 	close(c->fd);
 	smtp_io_free(&c->io);
 	sbuf_free(&c->out);

@@ -4,10 +4,11 @@ Usage: nexthop.py --mode record|silent [--cert PEM]
 
 Listens on 127.0.0.1 port 0 and prints "127.0.0.1:PORT" once it accepts
 connections.  In record mode every accepted message is printed as one JSON
-line (sender, recipients, whether STARTTLS was used, content in base64),
-and recipients whose local part starts with "reject" get 550 at RCPT.  In
-silent mode the final dot is never answered.  With --cert (certificate
-and key in one PEM file) STARTTLS is offered and required.
+line (sender, recipients, whether STARTTLS was used and whether it resumed
+an earlier TLS session, content in base64), and recipients whose local
+part starts with "reject" get 550 at RCPT.  In silent mode the final dot
+is never answered.  With --cert (certificate and key in one PEM file)
+STARTTLS is offered and required.
 """
 
 import argparse
@@ -34,10 +35,12 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         if self.silent:
             await asyncio.sleep(3600)
+        ssl_object = server.transport.get_extra_info("ssl_object")
         print(json.dumps({
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "tls": session.ssl is not None,
+            "tls_resumed": ssl_object is not None and ssl_object.session_reused,
             "content": base64.b64encode(envelope.original_content).decode(),
         }), flush=True)
         return "250 2.0.0 Ok: queued"

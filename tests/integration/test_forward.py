@@ -357,6 +357,49 @@ def test_proxy_starttls_to_next_hop(daemon, nexthop, connect, tmp_path):
     assert record["tls"] is True
 
 
+def test_proxy_resumes_the_next_hops_tls_session(daemon, nexthop, connect,
+                                                tmp_path):
+    """One worker, three client sessions: the first makes a full TLS
+    handshake with the next hop, the later ones resume its session."""
+    hop = nexthop(tls=True)
+    cert = os.path.join(str(tmp_path), "localhost.pem")
+    server = daemon(handler='{ type = "proxy"; host = "localhost"; '
+                            'port = %d; starttls = "required"; '
+                            'tls_ca = "%s.crt"; }' % (hop.port, cert),
+                    workers=1)
+    for i in range(3):
+        c = mail_from(connect, server)
+        assert c.cmd("RCPT TO:<anne@example.com>") == b"250 OK\r\n"
+        c.cmd("DATA")
+        assert c.cmd("Subject: %d\r\n\r\nx\r\n." % i) == b"250 OK\r\n"
+        assert c.cmd("QUIT").startswith(b"221")
+        c.close()
+    out = hop.wait_output(lambda b: b.count(b"\n") >= 3)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["tls"] for r in records] == [True, True, True]
+    assert [r["tls_resumed"] for r in records] == [False, True, True]
+
+
+def test_bad_tls_ca_stops_the_start(daemon, tmp_path):
+    """The CAs are loaded once, before the first session: a file that
+    cannot be used is an error naming the file, not a 451 per message."""
+    notcert = tmp_path / "notcert.pem"
+    notcert.write_text("not a certificate\n")
+    for ca, message in ((tmp_path / "missing.pem",
+                         b"No such file or directory"),
+                        (notcert, b"no CA certificate could be loaded")):
+        cfg = tmp_path / "aiosmtpd.conf"
+        cfg.write_text('handler = { type = "proxy"; host = "localhost"; '
+                       'port = 25; starttls = "required"; '
+                       'tls_ca = "%s"; };\n' % ca)
+        proc = subprocess.run([BIN, "-n", "--config", str(cfg), "-l",
+                               "127.0.0.1:0"], capture_output=True, timeout=30)
+        assert proc.returncode == 78, proc.stderr
+        assert (b"%s: handler: tls_ca %s: " % (str(cfg).encode(),
+                                                str(ca).encode())
+                + message) in proc.stderr, proc.stderr
+
+
 def test_proxy_starttls_refuses_unknown_certificate(daemon, nexthop,
                                                     connect):
     hop = nexthop(tls=True)

@@ -311,6 +311,61 @@ static void test_options(void **state)
 	smtp_client_conf_free(&conf);
 }
 
+/* conf_ready - the conf with these options, made ready */
+static int conf_ready(struct smtp_client_conf *conf, const char *tls,
+		      const char *verify, const char *ca, const char **error)
+{
+	smtp_client_conf_init(conf);
+	assert_int_equal(smtp_client_conf_set(conf, tls, error), 0);
+	assert_int_equal(smtp_client_conf_set(conf, verify, error), 0);
+	if (ca != NULL)
+		assert_int_equal(smtp_client_conf_set(conf, ca, error), 0);
+	return smtp_client_conf_ready(conf, error);
+}
+
+static void test_tls_ready(void **state)
+{
+	struct smtp_client_conf conf;
+	const char *error = NULL;
+
+	assert_int_equal(conf_ready(&conf, "starttls=no", "tls_verify=yes",
+				    "tls_ca=/nonexistent.pem", &error),
+			 0);
+	assert_null(conf.tls_state); /* no TLS: no context, no CAs read */
+	smtp_client_conf_free(&conf);
+
+	assert_int_equal(conf_ready(&conf, "starttls=required", "tls_verify=yes",
+				    "tls_ca=/nonexistent.pem", &error),
+			 -1);
+	assert_string_equal(error,
+			    "tls_ca /nonexistent.pem: No such file or directory");
+	assert_null(conf.tls_state);
+	smtp_client_conf_free(&conf);
+
+	assert_int_equal(conf_ready(&conf, "starttls=required", "tls_verify=yes",
+				    "tls_ca=/dev/null", &error),
+			 -1);
+	assert_string_equal(error, "tls_ca /dev/null: no CA certificate could "
+				   "be loaded (no certificate or crl found)");
+	smtp_client_conf_free(&conf);
+
+	/* Without a check of the certificate the CAs are not needed. */
+	assert_int_equal(conf_ready(&conf, "starttls=required", "tls_verify=no",
+				    "tls_ca=/nonexistent.pem", &error),
+			 0);
+	assert_non_null(conf.tls_state);
+	smtp_client_conf_free(&conf);
+	assert_null(conf.tls_state);
+
+	/* The system's CAs, and ready twice (a reload) keeps one context. */
+	assert_int_equal(conf_ready(&conf, "starttls=required", "tls_verify=yes",
+				    NULL, &error),
+			 0);
+	assert_int_equal(smtp_client_conf_ready(&conf, &error), 0);
+	assert_non_null(conf.tls_state);
+	smtp_client_conf_free(&conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_multiline_replies),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_tls_ready),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
