@@ -769,32 +769,50 @@ struct smtp_client *smtp_client_connect(const struct smtp_client_conf *conf,
 
 /* --- content ------------------------------------------------------------- */
 
+/* line_end - the first CR or LF in [p, end), or end; *lf caches the
+ * next LF so that text without one is not searched again and again */
+static const char *line_end(const char *p, const char *end, const char **lf)
+{
+	const char *cr;
+
+	if (*lf == NULL || *lf < p) {
+		*lf = memchr(p, '\n', (size_t)(end - p));
+		if (*lf == NULL)
+			*lf = end;
+	}
+	cr = memchr(p, '\r', (size_t)(*lf - p));
+	return cr != NULL ? cr : *lf;
+}
+
 void smtp_client_data(struct smtp_client *c, const char *data, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		char ch = data[i];
+	const char *p = data, *end = data + len, *lf = NULL, *eol;
 
+	while (p < end) {
 		if (c->cr) {
 			/* A CR ends a line whether or not LF follows. */
-			sbuf_puts(&c->out, "\r\n");
+			sbuf_append(&c->out, "\r\n", 2);
 			c->cr = false;
 			c->bol = true;
-			if (ch == '\n')
-				continue;
-		}
-		if (ch == '\r') {
-			c->cr = true;
+			if (*p == '\n')
+				p++;
 			continue;
 		}
-		if (ch == '\n') {
-			sbuf_puts(&c->out, "\r\n");
-			c->bol = true;
+		if (*p == '\r' || *p == '\n') {
+			if (*p == '\n')
+				sbuf_append(&c->out, "\r\n", 2);
+			c->cr = *p == '\r';
+			c->bol = *p == '\n';
+			p++;
 			continue;
 		}
-		if (c->bol && ch == '.')
+		if (c->bol && *p == '.')
 			sbuf_putc(&c->out, '.');
-		sbuf_putc(&c->out, ch);
+		/* The rest of the line, up to its CR or LF, in one copy. */
+		eol = line_end(p, end, &lf);
+		sbuf_append(&c->out, p, (size_t)(eol - p));
 		c->bol = false;
+		p = eol;
 	}
 	if (c->out.len >= OUT_FLUSH)
 		(void)flush(c);

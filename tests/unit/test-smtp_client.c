@@ -168,7 +168,20 @@ static const struct data_case datas[] = {
 	{"a\r.\r\nb", "a\r\n..\r\nb\r\n.\r\n"},
 	{"a\r", "a\r\n.\r\n"},
 	{"\r\r\n\n", "\r\n\r\n\r\n.\r\n"},
+	{"abc.def\r\nxyz\n.uvw\rend", "abc.def\r\nxyz\r\n..uvw\r\nend\r\n.\r\n"},
+	{"..\r\n.", "...\r\n..\r\n.\r\n"},
 };
+
+/* Each case goes in whole, then in pieces of 1, 2 and 3 octets, so a
+ * piece ends everywhere: between CR and LF, just before a dot. */
+static const size_t pieces[] = {SIZE_MAX, 1, 2, 3};
+
+static void data_in_pieces(struct smtp_client *c, const char *in, size_t len,
+			   size_t piece)
+{
+	for (size_t j = 0; j < len; j += piece)
+		smtp_client_data(c, in + j, len - j < piece ? len - j : piece);
+}
 
 static void test_data(void **state)
 {
@@ -176,33 +189,119 @@ static void test_data(void **state)
 		struct smtp_client_conf conf;
 		struct smtp_reply reply;
 		struct smtp_client *c;
+		struct sbuf want;
 		struct hop h;
-		char *wire, want[256];
-		size_t len = strlen(datas[i].in);
+		char *wire;
 
 		hop_start(&h, HOP_NORMAL);
 		conf_for(&conf, &h);
 		smtp_reply_init(&reply);
+		sbuf_init(&want, 256);
+		sbuf_puts(&want, "EHLO us.example\r\n");
 		c = smtp_client_connect(&conf, "us.example", "TEST", &reply);
 		assert_non_null(c);
 		assert_true(smtp_client_offers(c, "PIPELINING"));
 		assert_false(smtp_client_offers(c, "PIPE"));
-		assert_int_equal(smtp_client_command(c, &reply, "DATA"), 354);
-		/* split anywhere: one octet at a time */
-		for (size_t j = 0; j < len; j++)
-			smtp_client_data(c, datas[i].in + j, 1);
-		smtp_client_data_end(c);
-		assert_int_equal(smtp_client_read_reply(c, &reply), 250);
+		for (size_t k = 0; k < N_ELEMENTS(pieces); k++) {
+			assert_int_equal(
+				smtp_client_command(c, &reply, "DATA"), 354);
+			data_in_pieces(c, datas[i].in, strlen(datas[i].in),
+				       pieces[k]);
+			smtp_client_data_end(c);
+			assert_int_equal(smtp_client_read_reply(c, &reply),
+					 250);
+			sbuf_printf(&want, "DATA\r\n%s", datas[i].wire);
+		}
 		smtp_client_quit(&c);
 		wire = hop_stop(&h);
-		snprintf(want, sizeof(want),
-			 "EHLO us.example\r\nDATA\r\n%sQUIT\r\n",
-			 datas[i].wire);
-		assert_string_equal(wire, want);
+		sbuf_puts(&want, "QUIT\r\n");
+		assert_string_equal(wire, want.data);
 		free(wire);
+		sbuf_free(&want);
 		smtp_reply_free(&reply);
 		smtp_client_conf_free(&conf);
 	}
+}
+
+/* normalise - what smtp_client_data() is to send, one octet at a time */
+static void normalise(struct sbuf *out, const char *in, size_t len)
+{
+	bool bol = true, cr = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (cr) {
+			sbuf_puts(out, "\r\n");
+			cr = false;
+			bol = true;
+			if (in[i] == '\n')
+				continue;
+		}
+		if (in[i] == '\r' || in[i] == '\n') {
+			if (in[i] == '\n')
+				sbuf_puts(out, "\r\n");
+			cr = in[i] == '\r';
+			bol = in[i] == '\n';
+			continue;
+		}
+		if (bol && in[i] == '.')
+			sbuf_putc(out, '.');
+		sbuf_putc(out, in[i]);
+		bol = false;
+	}
+	if (cr || !bol)
+		sbuf_puts(out, "\r\n");
+	sbuf_puts(out, ".\r\n");
+}
+
+/* A large message of lines of every length, long runs without a line
+ * end among them, in pieces of many sizes, against the octet-at-a-time
+ * rule. */
+static void test_data_large(void **state)
+{
+	static const char special[] = ".\r\n";
+	size_t len = 300 * 1024, piece_sizes[] = {SIZE_MAX, 7, 4096, 65537};
+	struct smtp_client_conf conf;
+	struct smtp_reply reply;
+	struct smtp_client *c;
+	struct sbuf want;
+	struct hop h;
+	char *in = xmalloc(len), *wire;
+	unsigned seed = 7;
+
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245 + 12345;
+		if (i > len / 2 && i < len / 2 + 100000)
+			in[i] = 'x'; /* a long stretch without a line end */
+		else if ((seed >> 16) % 4 != 0)
+			in[i] = 'a';
+		else
+			in[i] = special[(seed >> 18) % 3];
+	}
+	hop_start(&h, HOP_NORMAL);
+	conf_for(&conf, &h);
+	smtp_reply_init(&reply);
+	sbuf_init(&want, 1024);
+	sbuf_puts(&want, "EHLO us\r\n");
+	c = smtp_client_connect(&conf, "us", "TEST", &reply);
+	assert_non_null(c);
+	for (size_t k = 0; k < N_ELEMENTS(piece_sizes); k++) {
+		assert_int_equal(smtp_client_command(c, &reply, "DATA"), 354);
+		data_in_pieces(c, in, len, piece_sizes[k]);
+		smtp_client_data_end(c);
+		assert_int_equal(smtp_client_read_reply(c, &reply), 250);
+		sbuf_puts(&want, "DATA\r\n");
+		normalise(&want, in, len);
+	}
+	smtp_client_quit(&c);
+	wire = hop_stop(&h);
+	sbuf_puts(&want, "QUIT\r\n");
+	assert_int_equal(strlen(wire), want.len);
+	assert_memory_equal(wire, want.data, want.len);
+	free(wire);
+	free(in);
+	sbuf_free(&want);
+	smtp_reply_free(&reply);
+	smtp_client_conf_free(&conf);
 }
 
 /* --- replies ------------------------------------------------------------- */
@@ -370,6 +469,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data),
+		cmocka_unit_test(test_data_large),
 		cmocka_unit_test(test_multiline_replies),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_options),
