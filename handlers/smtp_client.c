@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -432,7 +434,12 @@ static int connect_inet(const char *target, unsigned seconds,
 	if (fd < 0) {
 		errno = saved;
 		*why_r = NULL;
+		return -1;
 	}
+	/* Writes are whole commands or large blocks already, and Nagle
+	 * would hold the tail of a block (the final dot, the last TLS
+	 * record) until the next hop's delayed ACK came. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	return fd;
 }
 
