@@ -29,6 +29,7 @@
 #include "sockstream.h"
 #include "shared.h"
 #include "status.h"
+#include "ticket.h"
 #include "worker.h"
 
 #define BACKOFF_FIRST_MS 250
@@ -570,6 +571,7 @@ static void one_pass(struct master *m, struct pollfd **pfd)
 	spawn_wanted(m);
 	update_stress(m);
 	update_status(m);
+	ticket_keys_rotate(sockstream_now());
 }
 
 int master_run(const struct master_opts *opts)

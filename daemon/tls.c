@@ -15,10 +15,11 @@
 #include "alloc.h"
 #include "conf.h"
 #include "sbuf.h"
+#include "ticket.h"
 #include "tls.h"
 
-/* Identifies our sessions in tickets and the cache; resumption fails
- * without one once client certificates are asked for. */
+/* Identifies our sessions in tickets; resumption fails without one
+ * once client certificates are asked for. */
 #define SESSION_ID_CONTEXT "aiosmtpd"
 
 struct entry {
@@ -151,10 +152,12 @@ static SSL_CTX *build(const struct tls_conf *tc, char **error_r)
 					 SSL_OP_CIPHER_SERVER_PREFERENCE |
 					 SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	/* XXX The ticket key is made with the context and lives until a
-	 * reload builds a new one; a daemon that runs for months should
-	 * rotate it, e.g. with SSL_CTX_set_tlsext_ticket_key_evp_cb() over
-	 * keys the master renews in memory its workers share. */
+	if (ticket_keys_attach(ctx) < 0) {
+		*error_r = error_text(tc, "cannot make TLS ticket keys: %s",
+				      openssl_reason());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	(void)SSL_CTX_set_session_id_context(
 		ctx, (const unsigned char *)SESSION_ID_CONTEXT,
 		sizeof(SESSION_ID_CONTEXT) - 1);

@@ -4,8 +4,9 @@
  * A service (one configuration made live) owns one set.  The master
  * builds it as root and before the workers of that service fork: the
  * private key may stay readable by root alone, and every worker inherits
- * the same contexts, so a TLS session ticket one worker issued resumes on
- * any other.  Listeners with the same certificate, key and protocol
+ * the same contexts, and tickets are sealed with keys all workers share
+ * (ticket.h), so a TLS session ticket one worker issued resumes on any
+ * other, also after a reload.  Listeners with the same certificate, key and protocol
  * settings share one context.  SIGHUP builds a new service, and so new
  * contexts from the files as they are then; when they are broken the
  * reload fails and the running service keeps its own.

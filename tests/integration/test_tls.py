@@ -378,9 +378,45 @@ def test_resumption_across_workers(tls_daemon):
     finally:
         for w in wires:
             w.close()
-    pids = set(re.findall(r"aiosmtpd\[(\d+)\]: \S+ \S+ tls version=",
-                          server.log()))
+    # The workers log their sessions on their own time.
+    log = wait_log(server, lambda t: t.count(" tls version=") >= 4)
+    pids = set(re.findall(r"aiosmtpd\[(\d+)\]: \S+ \S+ tls version=", log))
     assert len(pids) >= 3
+
+
+def test_tickets_survive_a_reload(daemon, pki):
+    """The ticket keys are the master's, not a configuration's: a ticket
+    issued before a SIGHUP resumes on a worker forked after it, with the
+    context the reload built."""
+    cert, key = pki
+    server = daemon(tls_group(cert, key), [listener("implicit")], workers=1)
+    ctx = client_context()
+    first = Wire(server.port)
+    first.sock = ctx.wrap_socket(first.sock)
+    first.reply()  # reading the greeting also reads the tickets
+    session = first.sock.session
+    first.cmd("QUIT")
+    first.close()
+    served = r"aiosmtpd\[(\d+)\]: \S+ \S+ tls version="
+    before = set(re.findall(served, wait_log(
+        server, lambda t: " tls version=" in t)))
+    os.kill(server.pid, signal.SIGHUP)
+    wait_log(server, lambda t: "reloaded:" in t)
+    # The old worker leaves once idle; the next session is the new one's.
+    old = "/proc/%s" % next(iter(before))
+    deadline = time.monotonic() + 10
+    while os.path.exists(old) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    w = Wire(server.port)
+    try:
+        w.sock = ctx.wrap_socket(w.sock, session=session)
+        assert w.reply().startswith("220 ")
+        assert w.sock.session_reused
+    finally:
+        w.close()
+    log = wait_log(server, lambda t: len(re.findall(" tls version=", t)) == 2)
+    after = set(re.findall(served, log)) - before
+    assert len(before) == 1 and len(after) == 1  # a worker of the reload
 
 
 def test_tls_state_in_trace_and_log(tls_daemon):
