@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "sockstream.h"
+#include "testcert.h"
 #include "ticket.h"
 
 static char dir[64], cert[128], key[128];
@@ -29,18 +30,11 @@ static int64_t clock_ms;
 
 static int setup(void **state)
 {
-	char cmd[512];
-
 	strcpy(dir, "/tmp/test-ticket.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt "
-		 "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
-		 "-days 1 -subj /CN=localhost >/dev/null 2>&1",
-		 key, cert);
-	assert_int_equal(system(cmd), 0);
+	testcert_make(cert, key);
 	return 0;
 }
 

@@ -20,22 +20,11 @@
 
 #include "alloc.h"
 #include "conf.h"
+#include "testcert.h"
 #include "tls.h"
 
 static char dir[64];
 static char cert1[128], key1[128], cert2[128], key2[128];
-
-static void make_cert(const char *cert, const char *key)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt "
-		 "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
-		 "-days 1 -subj /CN=localhost >/dev/null 2>&1",
-		 key, cert);
-	assert_int_equal(system(cmd), 0);
-}
 
 static int setup(void **state)
 {
@@ -45,8 +34,8 @@ static int setup(void **state)
 	snprintf(key1, sizeof(key1), "%s/k1.pem", dir);
 	snprintf(cert2, sizeof(cert2), "%s/c2.pem", dir);
 	snprintf(key2, sizeof(key2), "%s/k2.pem", dir);
-	make_cert(cert1, key1);
-	make_cert(cert2, key2);
+	testcert_make(cert1, key1);
+	testcert_make(cert2, key2);
 	return 0;
 }
 
