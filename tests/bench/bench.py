@@ -656,6 +656,15 @@ def print_fsync(fsync):
         else:
             print(f"  {label:<46} {rate:8.0f} /s      ({spread}; "
                   f"{1000 / rate:.2f} ms each)")
+    # This VM's disk has been seen to change speed fourfold within a run;
+    # a bound that did cannot judge the durable rows.
+    unsteady = sum(1 for key, *_ in FSYNC_PROBES
+                   if len(fsync[key]) > 1
+                   and max(fsync[key]) > 2 * min(fsync[key]))
+    if unsteady:
+        print(f"  unsteady disk: {unsteady} of {len(FSYNC_PROBES)} "
+              "probes varied more than twofold between rounds; the "
+              "fractions below are rough")
     print()
 
 
