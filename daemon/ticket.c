@@ -106,12 +106,14 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		if (RAND_bytes(iv, iv_len) == 1 &&
 		    use_key(&k, iv, 1, ctx, hctx) == 0)
 			ret = 1;
-	}
-	for (int age = 0; !enc && age < 2 && ret == 0; age++) {
-		memcpy(&k, &keys->key[(newest - (unsigned)age) % 2], sizeof(k));
-		if (memcmp(name, k.name, sizeof(k.name)) == 0 &&
-		    use_key(&k, iv, 0, ctx, hctx) == 0)
-			ret = 1 + age;
+	} else {
+		for (int age = 0; age < 2 && ret == 0; age++) {
+			memcpy(&k, &keys->key[(newest - (unsigned)age) % 2],
+			       sizeof(k));
+			if (memcmp(name, k.name, sizeof(k.name)) == 0 &&
+			    use_key(&k, iv, 0, ctx, hctx) == 0)
+				ret = 1 + age;
+		}
 	}
 	OPENSSL_cleanse(&k, sizeof(k));
 	return ret;

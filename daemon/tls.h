@@ -6,8 +6,8 @@
  * private key may stay readable by root alone, and every worker inherits
  * the same contexts, and tickets are sealed with keys all workers share
  * (ticket.h), so a TLS session ticket one worker issued resumes on any
- * other, also after a reload.  Listeners with the same certificate, key and protocol
- * settings share one context.  SIGHUP builds a new service, and so new
+ * other, also after a reload.  Listeners with the same certificate, key
+ * and protocol settings share one context.  SIGHUP builds a new service, and so new
  * contexts from the files as they are then; when they are broken the
  * reload fails and the running service keeps its own.
  */

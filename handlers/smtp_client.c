@@ -71,6 +71,12 @@ struct smtp_client_tls_state {
 
 /* --- configuration ------------------------------------------------------- */
 
+/* checks_certificate - is the next hop's certificate and name checked? */
+static bool checks_certificate(const struct smtp_client_conf *conf)
+{
+	return conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify;
+}
+
 void smtp_client_conf_init(struct smtp_client_conf *conf)
 {
 	memset(conf, 0, sizeof(*conf));
@@ -86,8 +92,7 @@ static void tls_state_free(struct smtp_client_tls_state **tlsp)
 
 	if (tls == NULL)
 		return;
-	if (tls->session != NULL)
-		SSL_SESSION_free(tls->session);
+	SSL_SESSION_free(tls->session);
 	SSL_CTX_free(tls->ctx);
 	free(tls);
 	*tlsp = NULL;
@@ -564,18 +569,9 @@ static int remember_session(SSL *ssl, SSL_SESSION *session)
 	struct smtp_client_tls_state *tls =
 		SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 
-	if (tls->session != NULL)
-		SSL_SESSION_free(tls->session);
+	SSL_SESSION_free(tls->session);
 	tls->session = session;
 	return 1; /* the reference is ours now */
-}
-
-/* forget_session - a handshake failed: do not offer that session again */
-static void forget_session(struct smtp_client_tls_state *tls)
-{
-	if (tls->session != NULL)
-		SSL_SESSION_free(tls->session);
-	tls->session = NULL;
 }
 
 /* load_cas - the CAs that vouch for the next hop; 0, or -1 with the
@@ -624,7 +620,7 @@ int smtp_client_conf_ready(struct smtp_client_conf *conf, const char **error_r)
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify) {
+	if (checks_certificate(conf)) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 		if (load_cas(ctx, conf->tls_ca, error, sizeof(error)) < 0) {
 			SSL_CTX_free(ctx);
@@ -672,7 +668,7 @@ static int tls_connection(struct smtp_client *c, const char *host)
 		(void)SSL_set_session(c->ssl, tls->session);
 	if (host != NULL) {
 		(void)SSL_set_tlsext_host_name(c->ssl, host);
-		if (conf->tls == SMTP_CLIENT_TLS_REQUIRED && conf->tls_verify &&
+		if (checks_certificate(conf) &&
 		    SSL_set1_host(c->ssl, host) != 1)
 			return -1;
 	}
@@ -699,7 +695,9 @@ static int starttls(struct smtp_client *c, const char *helo,
 	}
 	ERR_clear_error();
 	if (SSL_connect(c->ssl) != 1) {
-		forget_session(c->conf->tls_state);
+		/* Do not offer that session again. */
+		SSL_SESSION_free(c->conf->tls_state->session);
+		c->conf->tls_state->session = NULL;
 		tls_fail(c, reply, "TLS handshake failed:");
 		return -1;
 	}
@@ -805,11 +803,14 @@ void smtp_client_data(struct smtp_client *c, const char *data, size_t len)
 				p++;
 			continue;
 		}
-		if (*p == '\r' || *p == '\n') {
-			if (*p == '\n')
-				sbuf_append(&c->out, "\r\n", 2);
-			c->cr = *p == '\r';
-			c->bol = *p == '\n';
+		if (*p == '\r') {
+			c->cr = true;
+			p++;
+			continue;
+		}
+		if (*p == '\n') {
+			sbuf_append(&c->out, "\r\n", 2);
+			c->bol = true;
 			p++;
 			continue;
 		}

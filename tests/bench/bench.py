@@ -223,7 +223,7 @@ class Server:
         self.log = os.path.join(workdir, "server.log")
         self.out = os.path.join(workdir, "server.out")
         self.known_pids = set()
-        self.emptied = set()  # messages counted by clear_maildir()
+        self.emptied = set()  # messages counted by count_delivered()
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -258,7 +258,7 @@ class Server:
         if self.proc is not None:
             self.known_pids |= set(process_tree(self.proc.pid))
 
-    def clear_maildir(self):
+    def count_delivered(self):
         """Number of messages delivered since the last call
 
         The messages are emptied, not removed: freed inodes would slow
@@ -428,7 +428,7 @@ def run_workload(server, wl, args):
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         raise RuntimeError("smtp-source exited %d: %s" % (
             proc.returncode, err[-1] if err else ""))
-    delivered = server.clear_maildir()
+    delivered = server.count_delivered()
     if delivered is not None and delivered != wl.count:
         raise RuntimeError(f"{delivered} messages in the Maildir, "
                            f"{wl.count} sent")
@@ -526,7 +526,7 @@ def fsync_rate(base, writers, n_each, size, how):
 
 def empty_files(d):
     """Free the space of the files under d but keep them, and so their
-    inodes, until the run's directory goes (see Server.clear_maildir)"""
+    inodes, until the run's directory goes (see Server.count_delivered)"""
     for root, _, names in os.walk(d):
         for name in names:
             try:
@@ -924,7 +924,7 @@ def main():
                         failed = True
                         print(f"  {wl.title} / {s.name}: FAILED: {e}",
                               file=sys.stderr, flush=True)
-                        s.clear_maildir()
+                        s.count_delivered()
                         continue
                     r.rates.append(rate)
                     r.cpu_ms.append(cpu)
